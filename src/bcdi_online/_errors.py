@@ -1,0 +1,35 @@
+"""Exception hierarchy of bcdi-online.
+
+Every error the package raises derives from :class:`BcdiOnlineError` and, where it
+fits, from the matching builtin, so ``except ValueError`` keeps working for callers
+that do not know this package.
+"""
+
+from __future__ import annotations
+
+
+class BcdiOnlineError(Exception):
+    """Base class of every error raised by bcdi-online."""
+
+
+class UnknownDetectorError(BcdiOnlineError, KeyError):
+    """A detector name is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class GapMaskError(BcdiOnlineError, ValueError):
+    """A gap mask or region of interest does not fit the frame it applies to."""
+
+
+class InputDataError(BcdiOnlineError, ValueError):
+    """Measured data has the wrong shape, dtype or values (NaN, inf, negative counts)."""
+
+
+class ModelError(BcdiOnlineError, RuntimeError):
+    """A model checkpoint cannot be loaded or does not match its configuration."""
+
+
+class SimulationError(BcdiOnlineError, ValueError):
+    """Simulation parameters are out of their valid range."""

@@ -1,0 +1,34 @@
+"""Accuracy of gap fillings: metrics against simulated truth and classical baselines.
+
+Metrics compare a filled volume with the gap-free truth on the gap voxels only;
+baselines fill a gap without a network, for comparison. Volumes are
+``(n_frames, ny, nx)``; masks are bool, True = dead pixel, either ``(ny, nx)`` (the
+same for every frame) or ``(n_frames, ny, nx)``.
+"""
+
+from __future__ import annotations
+
+from ._baselines import biharmonic, inverse_distance_weighting, linear_interpolation
+from ._metrics import (
+    evaluate,
+    oracle_pcc,
+    paper_pcc,
+    relative_photon_error,
+    strict_pcc,
+)
+from ._validation import VALIDATION_SEED, ValidationCase, score_methods, validation_set
+
+__all__ = [
+    "VALIDATION_SEED",
+    "ValidationCase",
+    "biharmonic",
+    "evaluate",
+    "inverse_distance_weighting",
+    "linear_interpolation",
+    "oracle_pcc",
+    "paper_pcc",
+    "relative_photon_error",
+    "score_methods",
+    "strict_pcc",
+    "validation_set",
+]

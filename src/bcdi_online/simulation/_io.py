@@ -1,0 +1,135 @@
+"""Rocking scans to and from NeXus-style HDF5 files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+from .._errors import InputDataError
+from ._params import CrystalParams
+from ._scan import RockingScan
+
+#: HDF5 paths of a scan file, NeXus-style (NXentry/NXinstrument/NXdetector, NXdata).
+DATA_PATH = "entry/instrument/detector/data"
+MASK_PATH = "entry/instrument/detector/pixel_mask"
+TRUTH_PATH = "entry/simulation/truth"
+EXPECTED_PATH = "entry/simulation/expected"
+OBJECT_PATH = "entry/sample/object"
+
+
+def _nx_group(parent: h5py.Group, name: str, nx_class: str) -> h5py.Group:
+    group = parent.require_group(name)
+    group.attrs["NX_class"] = nx_class
+    return group
+
+
+def write_scan(path: str | Path, scan: RockingScan) -> Path:
+    """Write a rocking scan, its gap mask and its ground truth to HDF5.
+
+    Layout: ``/entry`` (NXentry) holds ``instrument/detector`` (NXdetector: ``data``
+    counts with gaps, ``pixel_mask`` with NeXus meaning 1 = dead), ``data`` (NXdata
+    linking the detector data), ``sample/object`` (complex crystal) and ``simulation``
+    (NXcollection: ``truth``, ``expected``, parameters as attributes). Counts are
+    compressed with Bitshuffle-LZ4 (hdf5plugin), chunked one frame at a time.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file, overwritten.
+    scan : RockingScan
+        The scan.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    path = Path(path)
+    ny, nx = scan.mask.shape
+    compression = hdf5plugin.Bitshuffle(cname="lz4")
+    with h5py.File(path, "w") as f:
+        f.attrs["default"] = "entry"
+        entry = _nx_group(f, "entry", "NXentry")
+        entry.attrs["default"] = "data"
+        entry["definition"] = "NXmx-like simulated BCDI rocking scan"
+        det = _nx_group(_nx_group(entry, "instrument", "NXinstrument"), "detector", "NXdetector")
+        det["description"] = scan.detector
+        det["roi"] = np.asarray(scan.roi, dtype=np.int64)
+        det.create_dataset("data", data=scan.data, chunks=(1, ny, nx), **compression).attrs[
+            "units"
+        ] = "counts"
+        det.create_dataset("pixel_mask", data=scan.mask.astype(np.uint32))
+        nxdata = _nx_group(entry, "data", "NXdata")
+        nxdata.attrs["signal"] = "data"
+        nxdata["data"] = h5py.SoftLink(f"/{DATA_PATH}")
+        sample = _nx_group(entry, "sample", "NXsample")
+        sample.create_dataset("object", data=scan.obj, compression="gzip", compression_opts=1)
+        sim = _nx_group(entry, "simulation", "NXcollection")
+        sim.create_dataset("truth", data=scan.truth, chunks=(1, ny, nx), **compression)
+        sim.create_dataset(
+            "expected",
+            data=scan.expected,
+            chunks=(1, ny, nx),
+            compression="gzip",
+            compression_opts=1,
+        )
+        for key, value in scan.params.as_dict().items():
+            sim.attrs[key] = value
+        sim.attrs["metadata"] = json.dumps(scan.metadata)
+    return path
+
+
+def read_scan(path: str | Path, *, with_truth: bool = True) -> RockingScan:
+    """Read a file written by :func:`write_scan`.
+
+    Parameters
+    ----------
+    path : str or Path
+        HDF5 file.
+    with_truth : bool
+        Also load the ground truth and object (large); else they are empty arrays.
+
+    Returns
+    -------
+    RockingScan
+    """
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise InputDataError(f"cannot open scan file {str(path)!r}: {err}") from err
+    with f:
+        if DATA_PATH not in f:
+            raise InputDataError(f"{str(path)!r} has no {DATA_PATH!r}: not a bcdi-online scan")
+        data = f[DATA_PATH][()]
+        mask = f[MASK_PATH][()].astype(bool)
+        det = f["entry/instrument/detector"]
+        sim = f["entry/simulation"] if "entry/simulation" in f else None
+        empty = np.zeros((0,) * 3, dtype=np.float32)
+        truth = f[TRUTH_PATH][()] if with_truth and sim is not None else empty
+        expected = f[EXPECTED_PATH][()] if with_truth and sim is not None else empty
+        obj = f[OBJECT_PATH][()] if with_truth and OBJECT_PATH in f else empty
+        params = CrystalParams()
+        metadata: dict = {}
+        if sim is not None:
+            fields = {k: v for k, v in sim.attrs.items() if k != "metadata"}
+            fields = {k: v.item() if isinstance(v, np.generic) else v for k, v in fields.items()}
+            if "rotation" in fields:
+                fields["rotation"] = tuple(float(a) for a in fields["rotation"])
+            params = CrystalParams(**fields)
+            metadata = json.loads(sim.attrs.get("metadata", "{}"))
+        return RockingScan(
+            data=data,
+            mask=mask,
+            truth=truth,
+            expected=expected,
+            obj=obj,
+            detector=det["description"][()].decode(),
+            roi=tuple(int(v) for v in det["roi"][()]),  # type: ignore[arg-type]
+            params=params,
+            metadata=metadata,
+        )

@@ -1,0 +1,19 @@
+"""Training data generation, losses and the resumable training loop."""
+
+from __future__ import annotations
+
+from ._dataset import PatchSet, generate_training_set
+from ._losses import gap_loss, ssim3d
+from ._masks import random_gap_mask
+from ._train import TrainConfig, train, validate
+
+__all__ = [
+    "PatchSet",
+    "TrainConfig",
+    "gap_loss",
+    "generate_training_set",
+    "random_gap_mask",
+    "ssim3d",
+    "train",
+    "validate",
+]

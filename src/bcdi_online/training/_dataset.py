@@ -1,0 +1,140 @@
+"""Pre-generated training patches (HDF5), so training does not compete with simulation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from rich.progress import track
+
+from ..simulation import CrystalParams, simulate_volume
+from ._masks import random_gap_mask
+
+#: Patch widths across the stripe: 32 for gaps up to 12 px, 64 for wider gaps.
+PATCH_WIDTHS = (32, 64)
+PATCH_DEPTH = 32
+
+
+def _centres(
+    expected: np.ndarray, n: int, size: tuple[int, int, int], rng: np.random.Generator
+) -> list[tuple[int, int, int]]:
+    """Patch corners scattered around the Bragg peak (on it and on its flanks)."""
+    peak = np.array(np.unravel_index(np.argmax(expected), expected.shape))
+    spread = np.array(expected.shape) / 6.0
+    corners = []
+    for _ in range(n):
+        centre = peak + rng.normal(0.0, 1.0, 3) * spread
+        corner = np.clip(
+            np.round(centre - np.array(size) / 2), 0, np.array(expected.shape) - np.array(size)
+        ).astype(int)
+        corners.append(tuple(int(c) for c in corner))
+    return corners
+
+
+def generate_training_set(
+    path: str | Path,
+    *,
+    n_volumes: int = 600,
+    volume_shape: tuple[int, int, int] = (64, 96, 96),
+    patches_per_volume: tuple[int, int] = (8, 3),
+    seed: int = 0,
+) -> Path:
+    """Simulate crystals and store patches of (noisy counts, noise-free expected).
+
+    Each volume's axes are randomly permuted before cropping, so fringe spacings differ
+    between the rocking, along and across axes (as on detectors); the grid shape itself
+    is also jittered. Masks are not stored: training draws fresh gaps every step.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output HDF5 file with datasets ``counts_32``, ``expected_32`` (N, 32, 32, 32)
+        and ``counts_64``, ``expected_64`` (M, 32, 32, 64), plus ``volume_index``.
+    n_volumes : int
+        Number of simulated crystals.
+    volume_shape : tuple of int
+        Nominal simulation grid (jittered by up to +25 % per axis).
+    patches_per_volume : tuple of int
+        Patches of width 32 and of width 64 cut from each volume.
+    seed : int
+        Master seed.
+
+    Returns
+    -------
+    Path
+    """
+    rng = np.random.default_rng(seed)
+    out: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[int]]] = {
+        w: ([], [], []) for w in PATCH_WIDTHS
+    }
+    for index in track(range(n_volumes), description="simulating training crystals"):
+        shape = tuple(int(n * rng.uniform(1.0, 1.25)) // 2 * 2 for n in volume_shape)
+        params = CrystalParams.random(rng)
+        diffraction = simulate_volume(shape, params)  # type: ignore[arg-type]
+        order = rng.permutation(3)
+        counts = diffraction.counts.transpose(order)
+        expected = diffraction.expected.transpose(order)
+        for width, n_patches in zip(PATCH_WIDTHS, patches_per_volume, strict=True):
+            size = (PATCH_DEPTH, 32, width)
+            if any(s > n for s, n in zip(size, counts.shape, strict=True)):
+                continue
+            for z, y, x in _centres(expected, n_patches, size, rng):
+                sl = np.s_[z : z + size[0], y : y + size[1], x : x + size[2]]
+                out[width][0].append(counts[sl].astype(np.float32))
+                out[width][1].append(expected[sl])
+                out[width][2].append(index)
+    path = Path(path)
+    with h5py.File(path, "w") as f:
+        for width, (c, e, v) in out.items():
+            f.create_dataset(f"counts_{width}", data=np.stack(c))
+            f.create_dataset(f"expected_{width}", data=np.stack(e))
+            f.create_dataset(f"volume_index_{width}", data=np.asarray(v))
+        f.attrs.update(n_volumes=n_volumes, seed=seed, volume_shape=volume_shape)
+    return path
+
+
+class PatchSet:
+    """Training patches in memory, with fresh random gaps and flips at every draw.
+
+    Parameters
+    ----------
+    path : str or Path
+        File written by :func:`generate_training_set`.
+    width : int
+        Patch width across the stripe (32 or 64).
+    volumes : slice
+        Which simulated volumes to use (split train/validation by crystal, not by patch).
+    """
+
+    def __init__(self, path: str | Path, width: int, volumes: slice) -> None:
+        with h5py.File(path, "r") as f:
+            index = f[f"volume_index_{width}"][()]
+            keep = np.zeros(len(index), bool)
+            keep[(index >= (volumes.start or 0)) & (index < (volumes.stop or index.max() + 1))] = (
+                True
+            )
+            self.counts = torch.from_numpy(f[f"counts_{width}"][()][keep])
+            self.expected = torch.from_numpy(f[f"expected_{width}"][()][keep])
+        self.width = width
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def batch(
+        self, rng: np.random.Generator, size: int, *, augment: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Draw a batch: (counts, expected, masks), each (size, 32, 32, width)."""
+        pick = rng.integers(0, len(self), size)
+        counts, expected = self.counts[pick].clone(), self.expected[pick].clone()
+        masks = torch.from_numpy(
+            np.stack([random_gap_mask(tuple(counts.shape[1:]), rng) for _ in range(size)])
+        )
+        if augment:
+            for dim in (1, 2, 3):
+                if rng.random() < 0.5:
+                    counts, expected = counts.flip(dim), expected.flip(dim)
+            if rng.random() < 0.5:  # rocking and along-stripe axes are interchangeable
+                counts, expected = counts.transpose(1, 2), expected.transpose(1, 2)
+        return counts.contiguous(), expected.contiguous(), masks
