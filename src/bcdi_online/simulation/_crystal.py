@@ -77,7 +77,8 @@ def facets(params: CrystalParams, rng: np.random.Generator) -> tuple[np.ndarray,
         dist = np.concatenate([np.ones(6), np.full(8, params.wulff_ratio)])
     normals = normals @ rotation_matrix(params.rotation).T
     if params.shape == "winterbottom":
-        # substrate below the crystal: keep n_sub . r <= -truncation (cut the bottom off)
+        # substrate below the crystal, normal -x in (z, y, x) components: keep
+        # -x <= -truncation, i.e. x >= truncation (in radii; cut the bottom off)
         substrate = np.array([[0.0, 0.0, -1.0]])
         normals = np.vstack([normals, substrate])
         dist = np.concatenate([dist, [-params.truncation]])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -74,8 +76,10 @@ def bragg_intensity(obj: np.ndarray) -> np.ndarray:
 def simulate_volume(
     shape: tuple[int, int, int] = (128, 128, 128),
     params: CrystalParams | None = None,
+    /,
     *,
     seed: int | None = None,
+    **overrides: Any,
 ) -> Diffraction:
     """Simulate the 3D Bragg diffraction of a random or given crystal.
 
@@ -87,6 +91,10 @@ def simulate_volume(
         Crystal to simulate; drawn at random from ``seed`` when omitted.
     seed : int, optional
         Seed for drawing ``params`` when they are not given.
+    **overrides
+        :class:`CrystalParams` fields to set, on ``params`` or on the random draw. The
+        grid shape and ``params`` are positional-only, so ``shape="cube"`` here sets
+        the crystal habit.
 
     Returns
     -------
@@ -96,8 +104,15 @@ def simulate_volume(
     """
     if len(shape) != 3 or min(shape) < 8:
         raise SimulationError(f"volume shape {shape} must be 3D with every axis >= 8")
+    if not isinstance(overrides.get("shape", ""), str):
+        raise SimulationError(
+            f"shape={overrides['shape']!r} names the crystal habit; pass the grid shape "
+            "positionally: simulate_volume((nz, ny, nx), ...)"
+        )
     if params is None:
-        params = CrystalParams.random(np.random.default_rng(seed))
+        params = CrystalParams.random(np.random.default_rng(seed), **overrides)
+    elif overrides:
+        params = dataclasses.replace(params, **overrides)
     obj = crystal_object(shape, params)
     intensity = bragg_intensity(obj)
     expected = intensity * np.float32(params.photon_budget / float(intensity.sum()))

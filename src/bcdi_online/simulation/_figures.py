@@ -38,9 +38,15 @@ def plot_central_slices(
     Path
         The written file.
     """
+    if not volumes:
+        raise ValueError("plot_central_slices needs at least one volume")
     first = next(iter(volumes.values()))
+    shapes = {name: np.shape(v) for name, v in volumes.items()}
+    if first.ndim != 3 or len(set(shapes.values())) != 1:
+        raise ValueError(f"volumes must be 3D and of one shape, got shapes {shapes}")
     if center is None:
-        center = tuple(int(i) for i in np.unravel_index(np.argmax(first), first.shape))
+        z, y, x = (int(i) for i in np.unravel_index(np.argmax(first), first.shape))
+        center = (z, y, x)
     vmax = max(float(v.max()) for v in volumes.values())
     norm = LogNorm(vmin=1.0, vmax=max(vmax, 10.0))
     labels = (

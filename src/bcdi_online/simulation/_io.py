@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -116,7 +117,8 @@ def read_scan(path: str | Path, *, with_truth: bool = True) -> RockingScan:
         params = CrystalParams()
         metadata: dict = {}
         if sim is not None:
-            fields = {k: v for k, v in sim.attrs.items() if k != "metadata"}
+            names = {field.name for field in dataclasses.fields(CrystalParams)}
+            fields = {k: v for k, v in sim.attrs.items() if k in names}  # not NX_class
             fields = {k: v.item() if isinstance(v, np.generic) else v for k, v in fields.items()}
             if "rotation" in fields:
                 fields["rotation"] = tuple(float(a) for a in fields["rotation"])

@@ -73,8 +73,23 @@ class CrystalParams:
             raise SimulationError(f"oversampling {self.oversampling} outside [1.5, 8]")
         if not 1e3 <= self.photon_budget <= 1e11:
             raise SimulationError(f"photon_budget {self.photon_budget:g} outside [1e3, 1e11]")
-        if self.background < 0:
+        if not self.background >= 0:
             raise SimulationError(f"background {self.background} must be >= 0")
+        if not (self.strain_amplitude >= 0 and self.interface_strain >= 0):
+            raise SimulationError(
+                f"strain_amplitude {self.strain_amplitude} and interface_strain "
+                f"{self.interface_strain} must be >= 0"
+            )
+        if not self.edge_width > 0:
+            raise SimulationError(f"edge_width {self.edge_width} must be > 0")
+        if not 0.5 <= self.wulff_ratio <= 2.0:
+            raise SimulationError(f"wulff_ratio {self.wulff_ratio} outside [0.5, 2]")
+        if not -1.0 < self.truncation < 1.0:
+            raise SimulationError(f"truncation {self.truncation} outside (-1, 1)")
+        if self.hull_facets < 4:
+            raise SimulationError(f"hull_facets {self.hull_facets} must be >= 4")
+        if len(self.rotation) != 3:
+            raise SimulationError(f"rotation {self.rotation} must be three Euler angles")
 
     @classmethod
     def random(cls, rng: np.random.Generator, **overrides: Any) -> CrystalParams:

@@ -19,11 +19,11 @@ class RockingScan:
 
     Attributes
     ----------
-    data : (n_frames, ny, nx) uint32 ndarray
-        Measured counts: zero at dead (gap) pixels, as raw detector data.
+    data : (n_frames, ny, nx) float32 ndarray
+        Measured counts (integers): zero at dead (gap) pixels, as raw detector data.
     mask : (ny, nx) bool ndarray
         Dead pixels of the ROI, True = no signal.
-    truth : (n_frames, ny, nx) uint32 ndarray
+    truth : (n_frames, ny, nx) float32 ndarray
         The same Poisson draw as ``data`` without gaps: what a gap-free detector records.
     expected : (n_frames, ny, nx) float32 ndarray
         Noise-free expected counts.
@@ -110,24 +110,27 @@ def simulate_scan(
     """
     if n_frames < 8:
         raise SimulationError(f"n_frames {n_frames} must be >= 8")
+    if not 0 <= peak_jitter <= 0.5:
+        raise SimulationError(f"peak_jitter {peak_jitter} outside [0, 0.5]")
     spec = get_detector(detector) if isinstance(detector, str) else detector
     rng = np.random.default_rng(seed)
     if params is None:
         params = CrystalParams.random(rng)
     if roi is None:
-        size = (roi_size, roi_size) if isinstance(roi_size, int) else tuple(roi_size)
+        size = (roi_size, roi_size) if isinstance(roi_size, int) else (roi_size[0], roi_size[1])
         yc, xc = _gap_centre(spec, maxipix_gap)
         shift = rng.uniform(-peak_jitter, peak_jitter, 2) * np.asarray(size)
         roi = roi_around(spec, center=(yc + shift[0], xc + shift[1]), size=size)
     mask = gap_mask(spec, roi, maxipix_gap=maxipix_gap)
     shape = (n_frames, *mask.shape)
     diffraction = simulate_volume(shape, params)
-    data = diffraction.counts.copy()
+    truth = diffraction.counts.astype(np.float32)  # the interface's dtype for counts
+    data = truth.copy()
     data[:, mask] = 0
     return RockingScan(
         data=data,
         mask=mask,
-        truth=diffraction.counts,
+        truth=truth,
         expected=diffraction.expected,
         obj=diffraction.obj,
         detector=spec.name,

@@ -29,7 +29,7 @@ def _centres(
         corner = np.clip(
             np.round(centre - np.array(size) / 2), 0, np.array(expected.shape) - np.array(size)
         ).astype(int)
-        corners.append(tuple(int(c) for c in corner))
+        corners.append((int(corner[0]), int(corner[1]), int(corner[2])))
     return corners
 
 
@@ -78,6 +78,11 @@ def generate_training_set(
         expected = diffraction.expected.transpose(order)
         for width, n_patches in zip(PATCH_WIDTHS, patches_per_volume, strict=True):
             size = (PATCH_DEPTH, 32, width)
+            if counts.shape[2] < width:  # wide patches along the longest axis (small grids)
+                longest = int(np.argmax(counts.shape))
+                swap = [0, 1, 2]
+                swap[2], swap[longest] = longest, 2
+                counts, expected = counts.transpose(swap), expected.transpose(swap)
             if any(s > n for s, n in zip(size, counts.shape, strict=True)):
                 continue
             for z, y, x in _centres(expected, n_patches, size, rng):
@@ -88,9 +93,10 @@ def generate_training_set(
     path = Path(path)
     with h5py.File(path, "w") as f:
         for width, (c, e, v) in out.items():
-            f.create_dataset(f"counts_{width}", data=np.stack(c))
-            f.create_dataset(f"expected_{width}", data=np.stack(e))
-            f.create_dataset(f"volume_index_{width}", data=np.asarray(v))
+            empty = np.zeros((0, PATCH_DEPTH, 32, width), np.float32)  # grids too small
+            f.create_dataset(f"counts_{width}", data=np.stack(c) if c else empty)
+            f.create_dataset(f"expected_{width}", data=np.stack(e) if e else empty)
+            f.create_dataset(f"volume_index_{width}", data=np.asarray(v, dtype=np.int64))
         f.attrs.update(n_volumes=n_volumes, seed=seed, volume_shape=volume_shape)
     return path
 
@@ -111,10 +117,9 @@ class PatchSet:
     def __init__(self, path: str | Path, width: int, volumes: slice) -> None:
         with h5py.File(path, "r") as f:
             index = f[f"volume_index_{width}"][()]
-            keep = np.zeros(len(index), bool)
-            keep[(index >= (volumes.start or 0)) & (index < (volumes.stop or index.max() + 1))] = (
-                True
-            )
+            start = volumes.start or 0
+            stop = volumes.stop if volumes.stop is not None else np.iinfo(np.int64).max
+            keep = (index >= start) & (index < stop)
             self.counts = torch.from_numpy(f[f"counts_{width}"][()][keep])
             self.expected = torch.from_numpy(f[f"expected_{width}"][()][keep])
         self.width = width
@@ -126,10 +131,14 @@ class PatchSet:
         self, rng: np.random.Generator, size: int, *, augment: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Draw a batch: (counts, expected, masks), each (size, 32, 32, width)."""
+        if len(self) == 0:
+            raise ValueError(f"no training patches of width {self.width} to draw from")
         pick = rng.integers(0, len(self), size)
         counts, expected = self.counts[pick].clone(), self.expected[pick].clone()
+        _, d, h, w = counts.shape
+        patch_shape = (int(d), int(h), int(w))
         masks = torch.from_numpy(
-            np.stack([random_gap_mask(tuple(counts.shape[1:]), rng) for _ in range(size)])
+            np.stack([random_gap_mask(patch_shape, rng) for _ in range(size)])
         )
         if augment:
             for dim in (1, 2, 3):

@@ -75,9 +75,14 @@ def _measured_patches(
     return torch.from_numpy(np.stack(patches))
 
 
+def _shape3(patches: torch.Tensor) -> tuple[int, int, int]:
+    _, d, h, w = patches.shape
+    return int(d), int(h), int(w)
+
+
 def _batch(patches: torch.Tensor, rng: np.random.Generator):
     masks = torch.from_numpy(
-        np.stack([random_gap_mask(tuple(patches.shape[1:]), rng) for _ in range(len(patches))])
+        np.stack([random_gap_mask(_shape3(patches), rng) for _ in range(len(patches))])
     )
     x, scale = normalise(patches, masks)
     target = (torch.log1p(patches) / scale.view(-1, 1, 1, 1)).unsqueeze(1)

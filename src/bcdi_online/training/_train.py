@@ -109,8 +109,20 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
     with __import__("h5py").File(config.data, "r") as f:
         n_volumes = int(f.attrs["n_volumes"])
     split = n_volumes - config.validation_volumes
+    if not 0 < split < n_volumes:
+        raise ValueError(
+            f"validation_volumes {config.validation_volumes} must leave volumes for both "
+            f"training and validation out of the {n_volumes} in {config.data!r}"
+        )
     train_sets = {w: PatchSet(config.data, w, slice(0, split)) for w in (32, 64)}
     val_sets = {w: PatchSet(config.data, w, slice(split, None)) for w in (32, 64)}
+    for name, sets in (("training", train_sets), ("validation", val_sets)):
+        for width, patch_set in sets.items():
+            if len(patch_set) == 0:
+                raise ValueError(
+                    f"{config.data!r} has no width-{width} patches in its {name} volumes "
+                    "(simulation grids too small?)"
+                )
     model = GapUNet(base_channels=config.base_channels)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -123,11 +135,18 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
         state = torch.load(last, map_location="cpu", weights_only=True)
         model.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        if state["scheduler"].get("total_steps") == config.steps:
+            sched.load_state_dict(state["scheduler"])
+        else:  # more (or fewer) steps than the checkpoint's run: stretch the schedule
+            sched.last_epoch = state["step"]
+            logger.warning(
+                "learning-rate schedule rebuilt for %d steps (checkpoint had %s)",
+                config.steps,
+                state["scheduler"].get("total_steps"),
+            )
         step, best = state["step"], state["best"]
         rng.bit_generator.state = json.loads(state["rng"])
         logger.info("resumed from %s at step %d", last, step)
-    history = (out / "history.jsonl").open("a")
     started = time.perf_counter()
     columns = (
         TextColumn("{task.description}"),
@@ -136,12 +155,12 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
         TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns) as progress:
+    with (out / "history.jsonl").open("a") as history, Progress(*columns) as progress:
         task = progress.add_task("training", total=config.steps, completed=step, info="")
         model.train()
         while step < config.steps:
             width = 64 if rng.random() < config.wide_fraction else 32
-            size = config.batch_size // 2 if width == 64 else config.batch_size
+            size = max(1, config.batch_size // 2) if width == 64 else config.batch_size
             x, target, gap = _prepare(*train_sets[width].batch(rng, size))
             loss, parts = gap_loss(model(x), target, gap)
             opt.zero_grad(set_to_none=True)
@@ -179,5 +198,4 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
                     },
                     last,
                 )
-    history.close()
     return out / "best.pt"

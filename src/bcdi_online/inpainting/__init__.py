@@ -1,0 +1,19 @@
+"""Patch-based gap inpainting: window planning, batched prediction, blending, streaming."""
+
+from __future__ import annotations
+
+from ._inpainter import GapInpainter, inpaint
+from ._plan import SpatialWindow, WindowPlan, dense_starts, plan_frame, rocking_starts
+from ._stream import GapStream, importance
+
+__all__ = [
+    "GapInpainter",
+    "GapStream",
+    "SpatialWindow",
+    "WindowPlan",
+    "dense_starts",
+    "importance",
+    "inpaint",
+    "plan_frame",
+    "rocking_starts",
+]

@@ -1,0 +1,159 @@
+"""Window planning: where, across the detector frame, the gap mask needs predictions.
+
+Windows are planned in the frame (y, x) once; the rocking axis is tiled separately by
+:func:`rocking_starts`, a pure function of the number of frames, so a live stream and an
+offline call process exactly the same windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from .._errors import GapMaskError
+from ..detectors import stripes
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """Plan settings (the window parameters written to provenance metadata).
+
+    Attributes
+    ----------
+    depth : int
+        Window size along the rocking axis.
+    length : int
+        Window size along a stripe.
+    context : int
+        Measured pixels wanted on each side of a gap, across it.
+    size_multiple : int
+        Window sizes are rounded up to a multiple of this (the model's requirement).
+    overlap : float
+        Fractional overlap of neighbouring windows along the rocking and stripe axes.
+    """
+
+    depth: int = 32
+    length: int = 32
+    context: int = 13
+    size_multiple: int = 4
+    overlap: float = 0.25
+
+    @property
+    def stride(self) -> int:
+        """Step between window starts along the rocking and stripe axes."""
+        return max(1, round(self.depth * (1 - self.overlap)))
+
+    def across(self, width: int) -> int:
+        """Window size across a gap of ``width`` pixels."""
+        size = max(self.length, width + 2 * self.context)
+        return -(-size // self.size_multiple) * self.size_multiple
+
+
+@dataclass(frozen=True)
+class SpatialWindow:
+    """A window in the frame; ``transposed`` when its stripe runs along x (dead rows).
+
+    Attributes
+    ----------
+    y0, x0 : int
+        Top-left corner in (padded) frame pixels.
+    height, width : int
+        Extent along y and x in the frame.
+    transposed : bool
+        Predict on the (rocking, x, y) orientation, so the gap always runs along the
+        window's middle axis and the model sees it across its last axis.
+    """
+
+    y0: int
+    x0: int
+    height: int
+    width: int
+    transposed: bool
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """(y, x) slices of the window in the frame."""
+        return slice(self.y0, self.y0 + self.height), slice(self.x0, self.x0 + self.width)
+
+
+def dense_starts(size: int, window: int, stride: int) -> list[int]:
+    """Window starts covering ``[0, size)``, the last one pulled back to end at the edge."""
+    if size <= window:
+        return [0]
+    starts = list(range(0, size - window + 1, stride))
+    if starts[-1] != size - window:
+        starts.append(size - window)
+    return starts
+
+
+def rocking_starts(n_frames: int, plan: WindowPlan) -> list[int]:
+    """Window starts along the rocking axis for a scan of ``n_frames`` (>= ``plan.depth``)."""
+    return dense_starts(n_frames, plan.depth, plan.stride)
+
+
+def _centred(centre: float, size: int, extent: int) -> int:
+    return int(np.clip(round(centre - size / 2), 0, extent - size))
+
+
+def min_frame_shape(mask: np.ndarray, plan: WindowPlan) -> tuple[int, int]:
+    """Smallest frame (ny, nx) that holds every window the mask needs (pad to it)."""
+    widths = [s.width for s in stripes(mask)] or [0]
+    size = plan.across(max(widths))
+    return max(size, plan.length), max(size, plan.length)
+
+
+def plan_frame(mask: np.ndarray, plan: WindowPlan) -> list[SpatialWindow]:
+    """Plan windows over every dead pixel of a frame mask.
+
+    Straight stripes get windows along their length, centred across them, wide enough
+    for the gap plus ``plan.context`` pixels each side; remaining dead pixels (short
+    segments, single pixels) get windows around each connected component.
+
+    Parameters
+    ----------
+    mask : (ny, nx) bool ndarray
+        Dead pixels; the frame must be at least :func:`min_frame_shape`.
+    plan : WindowPlan
+        Settings.
+
+    Returns
+    -------
+    list of SpatialWindow
+    """
+    ny, nx = mask.shape
+    windows: list[SpatialWindow] = []
+    covered = np.zeros_like(mask)
+    for stripe in stripes(mask):
+        size = plan.across(stripe.width)
+        centre = (stripe.start + stripe.stop) / 2
+        if stripe.axis == 1:  # dead columns: along y, across x
+            x0 = _centred(centre, size, nx)
+            for y0 in dense_starts(ny, plan.length, plan.stride):
+                windows.append(SpatialWindow(y0, x0, plan.length, size, False))
+            covered[:, stripe.start : stripe.stop] = True
+        else:  # dead rows: along x, across y
+            y0 = _centred(centre, size, ny)
+            for x0 in dense_starts(nx, plan.length, plan.stride):
+                windows.append(SpatialWindow(y0, x0, size, plan.length, True))
+            covered[stripe.start : stripe.stop, :] = True
+    labels, _ = ndimage.label(mask & ~covered)
+    for box in ndimage.find_objects(labels):
+        ys, xs = box
+        size = plan.across(xs.stop - xs.start)
+        if size > nx:
+            raise GapMaskError(f"dead region {box} is too wide for a frame of {nx} pixels")
+        x0 = _centred((xs.start + xs.stop) / 2, size, nx)
+        top = max(0, ys.start - plan.context)
+        bottom = min(ny, ys.stop + plan.context)
+        for start in dense_starts(bottom - top, plan.length, plan.stride):
+            y0 = int(np.clip(top + start, 0, ny - plan.length))
+            windows.append(SpatialWindow(y0, x0, plan.length, size, False))
+    coverage = np.zeros_like(mask)
+    for window in windows:
+        coverage[window.slices] = True
+    if (mask & ~coverage).any():
+        missed = np.argwhere(mask & ~coverage)[:3].tolist()
+        raise GapMaskError(f"window plan leaves dead pixels uncovered, e.g. {missed}")
+    return windows

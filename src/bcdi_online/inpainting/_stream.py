@@ -1,0 +1,260 @@
+"""Incremental inpainting: frames arrive in order, windows run as soon as they are complete."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from .._errors import InputDataError
+from ._checks import check_frames
+from ._plan import SpatialWindow, WindowPlan, min_frame_shape, plan_frame, rocking_starts
+
+logger = logging.getLogger(__name__)
+
+Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def importance(size: int, sigma_scale: float = 0.125) -> np.ndarray:
+    """MONAI-style Gaussian importance along one axis, clamped away from zero."""
+    centre = (size - 1) / 2
+    sigma = max(size * sigma_scale, 1e-3)
+    weights = np.exp(-0.5 * ((np.arange(size) - centre) / sigma) ** 2)
+    return np.maximum(weights / weights.max(), 1e-3).astype(np.float32)
+
+
+class GapStream:
+    """Inpaint a scan frame by frame; the result equals the offline call on the same frames.
+
+    Accumulators hold one value per (frame, dead pixel), not per voxel, so memory grows
+    with the gap, not with the frame.
+
+    Parameters
+    ----------
+    predictor : callable
+        ``(patches (B, D, H, W), masks (B, D, H, W)) -> (B, D, H, W)`` counts.
+    mask : (ny, nx) bool ndarray
+        Dead pixels of every frame (the planning mask).
+    plan : WindowPlan
+        Window settings.
+    batch_size : int
+        Windows per predictor call (halved on GPU out-of-memory).
+    zero_gap : bool
+        Zero gap voxels before prediction (False only for tests of the tiler).
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        mask: np.ndarray,
+        plan: WindowPlan,
+        batch_size: int,
+        *,
+        zero_gap: bool = True,
+    ) -> None:
+        self.predictor, self.plan, self.batch_size, self.zero_gap = (
+            predictor,
+            plan,
+            batch_size,
+            zero_gap,
+        )
+        self.frame_shape = mask.shape
+        min_y, min_x = min_frame_shape(mask, plan)
+        self._pad = ((0, max(0, min_y - mask.shape[0])), (0, max(0, min_x - mask.shape[1])))
+        self.mask = np.pad(mask, self._pad, mode="symmetric")
+        self.windows = plan_frame(self.mask, plan)
+        gy, gx = np.nonzero(self.mask)
+        self._gap_y, self._gap_x = gy, gx
+        index = np.full(self.mask.shape, -1, dtype=np.int64)
+        index[gy, gx] = np.arange(len(gy))
+        self._local = [self._gap_pixels(w, index) for w in self.windows]
+        self._w_rock = importance(plan.depth)
+        self._frames = np.zeros((0, *self.mask.shape), np.float32)
+        self._frame_masks: np.ndarray | None = None
+        self._acc = np.zeros((0, len(gy)), np.float32)
+        self._wsum = np.zeros((0, len(gy)), np.float32)
+        self.n_frames = 0
+        self._next_start = 0
+        self._final = 0
+        self.windows_done = 0
+        self.predict_seconds = 0.0
+
+    def _gap_pixels(self, window: SpatialWindow, index: np.ndarray):
+        local = index[window.slices]
+        ly, lx = np.nonzero(local >= 0)
+        along = lx if window.transposed else ly
+        w_along = importance(window.width if window.transposed else window.height)[along]
+        return ly, lx, local[ly, lx], w_along
+
+    def _grow(self, needed: int) -> None:
+        capacity = len(self._frames)
+        if needed <= capacity:
+            return
+        new = max(needed, 2 * capacity, 64)
+        grow = new - capacity
+        self._frames = np.concatenate(
+            [self._frames, np.zeros((grow, *self.mask.shape), np.float32)]
+        )
+        self._acc = np.concatenate([self._acc, np.zeros((grow, self._acc.shape[1]), np.float32)])
+        self._wsum = np.concatenate([self._wsum, np.zeros((grow, self._acc.shape[1]), np.float32)])
+        if self._frame_masks is not None:
+            extra = np.zeros((grow, *self.mask.shape), bool)
+            self._frame_masks = np.concatenate([self._frame_masks, extra])
+
+    def add_frames(self, frames: np.ndarray, masks: np.ndarray | None = None) -> range:
+        """Append frames, run every window now complete, return the frames that became final.
+
+        Parameters
+        ----------
+        frames : (k, ny, nx) ndarray
+            Next frames of the scan, any real dtype.
+        masks : (k, ny, nx) bool ndarray, optional
+            Per-frame dead pixels (subsets of the planning mask); default the planning mask.
+
+        Returns
+        -------
+        range
+            Indices of frames no later window will change (see :meth:`result`).
+        """
+        frames = np.asarray(frames)
+        if frames.ndim == 2:
+            frames = frames[None]
+        if frames.shape[1:] != self.frame_shape:
+            raise InputDataError(
+                f"frame shape {frames.shape[1:]} does not match {self.frame_shape}"
+            )
+        ny, nx = self.frame_shape
+        check_frames(frames, masks if masks is not None else self.mask[:ny, :nx], self.n_frames)
+        k, start = len(frames), self.n_frames
+        self._grow(start + k)
+        padded = np.pad(frames.astype(np.float32, copy=False), ((0, 0), *self._pad), "symmetric")
+        self._frames[start : start + k] = padded
+        if masks is not None:
+            if self._frame_masks is None:
+                self._frame_masks = np.broadcast_to(self.mask, self._frames.shape).copy()
+            self._frame_masks[start : start + k] = np.pad(masks, ((0, 0), *self._pad), "symmetric")
+        self.n_frames += k
+        starts = []
+        while self._next_start + self.plan.depth <= self.n_frames:
+            starts.append(self._next_start)
+            self._next_start += self.plan.stride
+        self._run(self._frames, starts)
+        final = max(0, min(self._next_start, self.n_frames - self.plan.depth))
+        done, self._final = range(self._final, max(final, self._final)), max(final, self._final)
+        return done
+
+    def _window_masks(self, source_masks: np.ndarray | None, t0: int, window: SpatialWindow):
+        if source_masks is None:
+            return np.broadcast_to(
+                self.mask[window.slices], (self.plan.depth, window.height, window.width)
+            )
+        return source_masks[t0 : t0 + self.plan.depth][(slice(None), *window.slices)]
+
+    def _run(
+        self,
+        frames: np.ndarray,
+        starts: list[int],
+        *,
+        masks: np.ndarray | None = None,
+        keep: int | None = None,
+    ) -> None:
+        """Predict every window at the given rocking starts and accumulate on gap pixels."""
+        masks = self._frame_masks if masks is None else masks
+        jobs = [(t0, i) for t0 in starts for i in range(len(self.windows))]
+        by_shape: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for t0, i in jobs:
+            w = self.windows[i]
+            by_shape.setdefault((w.height, w.width), []).append((t0, i))
+        for group in by_shape.values():
+            position = 0
+            while position < len(group):
+                batch = group[position : position + self.batch_size]
+                try:
+                    self._predict(frames, masks, batch, keep)
+                except torch.OutOfMemoryError:
+                    if self.batch_size == 1:
+                        raise
+                    self.batch_size = max(1, self.batch_size // 2)
+                    logger.warning("out of memory: batch size halved to %d", self.batch_size)
+                    continue
+                position += len(batch)
+
+    def _predict(self, frames, masks, batch, keep) -> None:
+        d = self.plan.depth
+        patches, gaps = [], []
+        for t0, i in batch:
+            w = self.windows[i]
+            patch = frames[t0 : t0 + d][(slice(None), *w.slices)]
+            gap = self._window_masks(masks, t0, w)
+            if self.zero_gap:
+                patch = np.where(gap, np.float32(0), patch)
+            if w.transposed:
+                patch, gap = patch.transpose(0, 2, 1), gap.transpose(0, 2, 1)
+            patches.append(patch)
+            gaps.append(gap)
+        started = time.perf_counter()
+        pred = (
+            self.predictor(torch.from_numpy(np.stack(patches)), torch.from_numpy(np.stack(gaps)))
+            .detach()
+            .cpu()
+            .numpy()
+        )
+        self.predict_seconds += time.perf_counter() - started
+        self.windows_done += len(batch)
+        for (t0, i), p in zip(batch, pred, strict=True):
+            w = self.windows[i]
+            ly, lx, k, w_along = self._local[i]
+            values = p.transpose(0, 2, 1)[:, ly, lx] if w.transposed else p[:, ly, lx]
+            weights = self._w_rock[:, None] * w_along[None, :]
+            stop = t0 + d if keep is None else min(t0 + d, keep)
+            rows = stop - t0
+            self._acc[t0:stop, k] += values[:rows] * weights[:rows]
+            self._wsum[t0:stop, k] += weights[:rows]
+
+    def result(self, upto: int | None = None) -> np.ndarray:
+        """Corrected frames ``[0, upto)`` as they stand (final up to the last returned range).
+
+        Returns
+        -------
+        (upto, ny, nx) float32 ndarray
+            Measured voxels bit-exact (after the float32 cast); gap voxels filled where a
+            window has run, else still as measured.
+        """
+        n = self.n_frames if upto is None else min(upto, self.n_frames)
+        ny, nx = self.frame_shape
+        out = self._frames[:n].copy()
+        acc, wsum = self._acc[:n], self._wsum[:n]
+        filled = np.maximum(np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0), 0)
+        gy, gx = self._gap_y, self._gap_x
+        write = wsum > 0
+        if self._frame_masks is not None:
+            write &= self._frame_masks[:n][:, gy, gx]
+        current = out[:, gy, gx]
+        out[:, gy, gx] = np.where(write, filled, current)
+        return out[:, :ny, :nx]
+
+    def finish(self) -> np.ndarray:
+        """Run the remaining windows (the last one pulled back to the end; a short scan padded).
+
+        Returns
+        -------
+        (n_frames, ny, nx) float32 ndarray
+        """
+        n, d = self.n_frames, self.plan.depth
+        if n == 0:
+            raise InputDataError("no frames were added: nothing to inpaint")
+        if n < d:  # short scan: reflect the frames up to one window, keep the first n
+            frames = np.pad(self._frames[:n], ((0, d - n), (0, 0), (0, 0)), mode="symmetric")
+            masks = None
+            if self._frame_masks is not None:
+                masks = np.pad(self._frame_masks[:n], ((0, d - n), (0, 0), (0, 0)), "symmetric")
+            self._run(frames, [0], masks=masks, keep=n)
+        else:
+            last = rocking_starts(n, self.plan)[-1]
+            if last % self.plan.stride:  # not a regular start, so not yet processed
+                self._run(self._frames, [last])
+        self._final = n
+        return self.result()
