@@ -12,6 +12,7 @@ from ._baselines import biharmonic, inverse_distance_weighting, linear_interpola
 from ._metrics import (
     evaluate,
     oracle_pcc,
+    paper_crops,
     paper_pcc,
     relative_photon_error,
     strict_pcc,
@@ -26,6 +27,7 @@ __all__ = [
     "inverse_distance_weighting",
     "linear_interpolation",
     "oracle_pcc",
+    "paper_crops",
     "paper_pcc",
     "relative_photon_error",
     "score_methods",
