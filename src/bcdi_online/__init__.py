@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from ._errors import (
     BcdiOnlineError,
@@ -20,10 +21,21 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "BcdiOnlineError",
+    "GapInpainter",
     "GapMaskError",
     "InputDataError",
     "ModelError",
     "SimulationError",
     "UnknownDetectorError",
     "__version__",
+    "inpaint",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the engine (and torch) only when ``inpaint`` or ``GapInpainter`` is used."""
+    if name in ("inpaint", "GapInpainter"):
+        from . import inpainting
+
+        return getattr(inpainting, name)
+    raise AttributeError(f"module 'bcdi_online' has no attribute {name!r}")

@@ -239,7 +239,7 @@ def paper_pcc(
         If shapes mismatch or no crop can be scored.
     """
     filled, truth, gap = _volumes(mask, filled=filled, truth=truth)
-    frame_mask = gap.any(axis=0)
+    frame_mask = np.asarray(gap.any(axis=0))
     per_bin: dict[int, list[float]] = {}
     for sl in paper_crops(frame_mask, truth.shape, crop):
         g = gap[sl]
