@@ -44,6 +44,11 @@ class Command:
 #: figures), ``inpaint`` (fill the gaps of a scan file), ``finetune`` (adapt the model to a
 #: measured scan), ``evaluate`` (model versus baselines).
 COMMANDS: list[Command] = [
+    Command(
+        "demo",
+        "live demo: simulated scan, live inpainting, raw and corrected data in Tiled",
+        "._demo",
+    ),
     Command("simulate", "simulate a gap-affected rocking scan and write it to HDF5", "._simulate"),
     Command(
         "make-training-data",
