@@ -69,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..callbacks import LiveInpainting
     from ..evaluation import linear_interpolation, strict_pcc
-    from ..sim_devices import SimBcdiDetector, SimRockingMotor
-    from ..sim_devices import CrystalSource
+    from ..sim_devices import CrystalSource, SimBcdiDetector, SimRockingMotor
 
     out = Path(args.out).resolve()
     detector_dir = out / "detector"
