@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     detector_dir = out / "detector"
     detector_dir.mkdir(parents=True, exist_ok=True)
     server = _start_server(out, detector_dir)
+    client = None
     try:
         client = from_uri(server.uri)
         run_engine = RunEngine({})
@@ -149,5 +150,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{key:>24}: {summary[key]}")
         print(f"{'wrote':>24}: {out / 'summary.json'}, {out / 'demo.png'}")
     finally:
+        if client is not None:
+            client.context.close()
         server.close()
     return 0

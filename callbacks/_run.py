@@ -1,0 +1,201 @@
+"""The per-run callback: documents of one run in, frames handed to its worker."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from event_model import DocumentRouter
+from event_model.documents import (
+    EventDescriptor,
+    EventPage,
+    RunStop,
+    StreamDatum,
+    StreamResource,
+)
+
+from bcdi_online.inpainting import GapInpainter
+from bcdi_online.tiled_output import CorrectedScanWriter
+
+from ._sources import FileSlice, detector_info, mask_from_info, path_from_uri, pick_field
+from ._worker import InpaintWorker
+
+logger = logging.getLogger(__name__)
+
+WriterFactory = Callable[..., CorrectedScanWriter]
+"""``(raw_uid, gap_mask, metadata=...) -> CorrectedScanWriter``."""
+
+
+class LiveGapInpainter(DocumentRouter):
+    """Inpaint the detector gaps of one run while it is measured.
+
+    Created by :class:`LiveInpainting` (a ``RunRouter`` factory) for each start
+    document. At the first descriptor of ``stream_name`` it picks the detector field
+    (``field``, else the single 2D data key; a run without one is ignored), finds the
+    gap mask (``mask``, else start-document keys ``bcdi_detector`` / ``bcdi_roi`` /
+    ``bcdi_maxipix_gap``, else the detector's ``detector_name`` / ``roi`` /
+    ``maxipix_gap`` configuration, else the NeXus ``pixel_mask`` of its HDF5 file;
+    never guessed from zero pixels: with none the output says ``failed`` and why),
+    opens the Tiled output and starts an :class:`InpaintWorker`. Frames come inline from
+    ``event_page`` (ophyd v1) or as file slices from ``stream_resource`` /
+    ``stream_datum`` (ophyd-async HDF5). The ``stop`` document ends the run.
+
+    No exception leaves a document method: errors are logged, counted in
+    :meth:`health` and end the run with status ``failed`` (bluesky's
+    ``make_callback_safe`` rule for non-critical callbacks).
+
+    Parameters
+    ----------
+    start : dict
+        The run's start document.
+    inpainter : GapInpainter
+        Engine, shared by runs.
+    writer_factory : callable
+        Makes the run's :class:`~bcdi_online.tiled_output.CorrectedScanWriter`.
+    field : str, optional
+        Detector data key.
+    mask : (ny, nx) bool ndarray, optional
+        Gap mask of every run.
+    stream_name : str
+        Event stream holding the frames.
+    queue_size : int
+        Worker queue length before the overflow policy applies.
+    metadata : dict, optional
+        Extra output metadata (model, window plan).
+    """
+
+    def __init__(
+        self,
+        start: dict[str, Any],
+        *,
+        inpainter: GapInpainter,
+        writer_factory: WriterFactory,
+        field: str | None = None,
+        mask: np.ndarray | None = None,
+        stream_name: str = "primary",
+        queue_size: int = 64,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.start_doc, self.uid = start, str(start["uid"])
+        self.inpainter, self.writer_factory = inpainter, writer_factory
+        self.field, self.mask, self.stream_name = field, mask, stream_name
+        self.queue_size, self.extra_metadata = queue_size, dict(metadata or {})
+        self.worker: InpaintWorker | None = None
+        self.ignored: str | None = None
+        self.errors = 0
+        self.last_error: str | None = None
+        self._descriptors: set[str] = set()
+        self._resources: dict[str, StreamResource] = {}
+
+    def __call__(self, name: str, doc: dict, validate: bool = False) -> tuple[str, dict]:
+        """Route a document; never raises (errors are contained and reported)."""
+        try:
+            return super().__call__(name, doc, validate)
+        except Exception as err:
+            self._contain(f"{name} document: {type(err).__name__}: {err}")
+            return name, doc
+
+    def _contain(self, message: str) -> None:
+        logger.exception("run %s: %s", self.uid, message)
+        self.errors += 1
+        self.last_error = message
+        if self.worker is not None:
+            self.worker.fail(message)
+
+    def descriptor(self, doc: EventDescriptor) -> None:
+        """Pick the field and the mask at the first descriptor of ``stream_name``."""
+        if doc.get("name") != self.stream_name or self.ignored:
+            return
+        if self.worker is not None:  # a new descriptor of the same stream (config change)
+            if self.field in doc.get("data_keys", {}):
+                self._descriptors.add(doc["uid"])
+            return
+        field, reason = pick_field(doc, self.field)
+        if field is None:
+            self.ignored = reason
+            logger.info("run %s ignored by live inpainting: %s", self.uid, reason)
+            return
+        self.field = field
+        self._descriptors.add(doc["uid"])
+        info = detector_info(self.start_doc, doc, field)
+        mask, source = self.mask, "mask argument"
+        if mask is None:
+            mask = mask_from_info(info)
+            source = str(info["source"])
+        if mask is None:
+            source = (
+                "no gap mask: pass mask=, or put bcdi_detector (and bcdi_roi) in the start "
+                "document, or give the detector detector_name/roi configuration or a NeXus "
+                "pixel_mask (zeros in the frames are not a reliable mask)"
+            )
+        metadata = {
+            "scan_id": self.start_doc.get("scan_id"),
+            "plan_name": self.start_doc.get("plan_name"),
+            "field": field,
+            "field_reason": reason,
+            "detector": info["detector"],
+            "roi": info["roi"],
+            "maxipix_gap": info["maxipix_gap"],
+            "raw_stream": self.stream_name,
+            "started": time.time(),
+            **self.extra_metadata,
+        }
+        writer = self.writer_factory(self.uid, mask, metadata=metadata)
+        self.worker = InpaintWorker(
+            self.inpainter, writer, mask, source, queue_size=self.queue_size
+        )
+        logger.info("run %s: live inpainting of %r (mask: %s)", self.uid, field, source)
+
+    def event_page(self, doc: EventPage) -> EventPage:
+        """Inline frames (ophyd v1): ``data[field]`` holds ``(k, ny, nx)`` values."""
+        if self.worker is None or doc["descriptor"] not in self._descriptors:
+            return doc
+        if self.field is None or self.field not in doc["data"]:
+            return doc
+        if doc.get("filled", {}).get(self.field) is False:  # legacy resource/datum
+            raise ValueError(f"{self.field!r} is external (resource/datum), not supported")
+        frames = np.asarray(doc["data"][self.field])
+        frames = frames.reshape(-1, *frames.shape[-2:])
+        self.worker.submit(frames, len(frames))
+        return doc
+
+    def stream_resource(self, doc: StreamResource) -> None:
+        """Remember a detector file (ophyd-async)."""
+        self._resources[doc["uid"]] = doc
+
+    def stream_datum(self, doc: StreamDatum) -> None:
+        """Frames ``indices[start:stop]`` of a remembered file, read by the worker."""
+        resource = self._resources.get(doc["stream_resource"])
+        if self.worker is None or resource is None or resource["data_key"] != self.field:
+            return
+        if doc.get("descriptor") not in self._descriptors:
+            return
+        start, stop = int(doc["indices"]["start"]), int(doc["indices"]["stop"])
+        dataset = resource.get("parameters", {}).get("dataset", "/entry/data/data")
+        piece = FileSlice(path_from_uri(resource["uri"]), dataset, start, stop)
+        self.worker.submit(piece, stop - start)
+
+    def stop(self, doc: RunStop) -> None:
+        """End of the run: let the worker finish."""
+        if self.worker is not None:
+            self.worker.stop(str(doc.get("exit_status", "success")))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the run's processing and upload to end; True if done (or ignored)."""
+        return self.worker is None or self.worker.wait(timeout)
+
+    def health(self) -> dict[str, Any]:
+        """Health of the run: worker and upload state, or why it is ignored."""
+        base: dict[str, Any] = {"run_uid": self.uid, "field": self.field}
+        if self.worker is None:
+            status = "ignored" if self.ignored else "waiting"
+            base.update(status=status, reason=self.ignored)
+        else:
+            base.update(self.worker.health())
+        if self.errors:
+            base.update(callback_errors=self.errors, last_callback_error=self.last_error)
+        return base

@@ -1,0 +1,294 @@
+"""Write a corrected scan to Tiled as it is produced; retry, and fall back to a local file."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ._fallback import default_fallback_dir, jsonable, write_fallback
+from ._layout import create_run_container, write_frames
+from ._settings import DEFAULT_GROUP, STATUSES, RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+_UPLOAD_LOCK = threading.Lock()
+"""One upload at a time per process. Tiled's in-memory catalog (``tiled.catalog.in_memory``,
+one shared SQLite connection) corrupts nodes under concurrent writes (seen with tiled
+0.2.20; a file-backed ``SimpleTiledServer`` was fine); uploads are short, so serialising
+the writers of back-to-back runs costs little."""
+
+
+class CorrectedScanWriter:
+    """Corrected frames of one raw run, uploaded to Tiled slab by slab from a thread.
+
+    Layout: ``<client>/<group>/<raw_uid>`` (default ``<client>/bcdi_online/<raw_uid>``), a
+    container with spec ``BcdiCorrectedScan`` holding ``corrected`` ``(n_frames, ny, nx)``
+    float32 (grown with ``patch(extend=True)``), ``gap_mask`` ``(ny, nx)`` bool and the
+    metadata: ``raw_uid``, ``processing_uid``, ``package_version``, ``status`` (one of
+    :data:`STATUSES`), ``frames_in_tiled``, ``local_fallback`` and whatever the caller
+    adds (scan id, detector, ROI, model, window plan, timings). If the key is taken by
+    another processing of the same run, ``<raw_uid>-<processing_uid[:8]>`` is used.
+
+    :meth:`append` and :meth:`update_metadata` never block on Tiled: a background thread
+    writes everything pending in one slab. A failed write is retried with exponential
+    back-off (:class:`RetryPolicy`) and nothing is dropped meanwhile; after :meth:`close`,
+    if Tiled still fails ``final_attempts`` times, the whole result is written to
+    ``<fallback_dir>/bcdi_online_<raw_uid>.h5`` (see :func:`write_fallback`) and its path
+    is recorded in ``local_fallback``. With ``client=None`` results go straight there.
+
+    Parameters
+    ----------
+    client : tiled.client container or None
+        Node under which ``group`` lives (e.g. ``tiled.client.from_uri(uri)``).
+    raw_uid : str
+        Start-document uid of the raw run.
+    gap_mask : (ny, nx) bool ndarray or None
+        Dead pixels; None when unknown (e.g. a failed run).
+    metadata : dict, optional
+        Initial metadata (JSON-able after numpy conversion).
+    group : str
+        Key of the container grouping corrected scans.
+    fallback_dir : str or Path, optional
+        Where fallback files go; default :func:`default_fallback_dir`.
+    retry : RetryPolicy, optional
+        Back-off settings.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        raw_uid: str,
+        gap_mask: np.ndarray | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+        group: str = DEFAULT_GROUP,
+        fallback_dir: str | Path | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.client, self.raw_uid, self.group = client, str(raw_uid), group
+        self.gap_mask = None if gap_mask is None else np.asarray(gap_mask, bool)
+        self.processing_uid = uuid.uuid4().hex
+        self.retry = retry or RetryPolicy()
+        self.fallback_dir = Path(fallback_dir) if fallback_dir else default_fallback_dir()
+        self._metadata: dict[str, Any] = {
+            "raw_uid": self.raw_uid,
+            "processing_uid": self.processing_uid,
+            "package_version": __version__,
+            "status": "running",
+            "frames_in_tiled": 0,
+            "local_fallback": None,
+            **jsonable(metadata or {}),
+        }
+        self._cond = threading.Condition()
+        self._slabs: list[np.ndarray] = []
+        self._next_slab = 0  # first slab not yet in Tiled
+        self._n_appended = self._n_written = 0
+        self._dirty, self._closing = True, False
+        self._container: Any = None
+        self._array: Any = None
+        self._mask_written = False
+        self.key: str | None = None
+        self.failures = 0
+        self.last_error: str | None = None
+        self.local_fallback: Path | None = None
+        self._thread = threading.Thread(
+            target=self._loop, name=f"bcdi-tiled-{self.raw_uid[:8]}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def path(self) -> str | None:
+        """Path of the container in Tiled, relative to ``client`` (None until created)."""
+        return None if self.key is None else f"{self.group}/{self.key}"
+
+    def append(self, frames: np.ndarray) -> None:
+        """Queue the next final frames for upload (never blocks on Tiled).
+
+        Parameters
+        ----------
+        frames : (k, ny, nx) ndarray
+            Corrected frames following those appended before; cast to float32.
+        """
+        frames = np.ascontiguousarray(frames, dtype=np.float32)
+        if frames.ndim != 3:
+            raise ValueError(f"frames must be (k, ny, nx), got shape {frames.shape}")
+        with self._cond:
+            if self._closing:
+                raise RuntimeError(f"writer of run {self.raw_uid} is closed")
+            if self._slabs and frames.shape[1:] != self._slabs[0].shape[1:]:
+                raise ValueError(
+                    f"frame shape {frames.shape[1:]} does not match {self._slabs[0].shape[1:]}"
+                )
+            if len(frames):
+                self._slabs.append(frames)
+                self._n_appended += len(frames)
+                self._dirty = True
+                self._cond.notify_all()
+
+    def update_metadata(self, **metadata: Any) -> None:
+        """Merge keys into the container's metadata (uploaded with the next write)."""
+        with self._cond:
+            self._metadata.update(jsonable(metadata))
+            self._dirty = True
+            self._cond.notify_all()
+
+    def set_gap_mask(self, gap_mask: np.ndarray) -> None:
+        """Set the dead-pixel mask when it was not known at construction."""
+        with self._cond:
+            self.gap_mask = np.asarray(gap_mask, bool)
+            self._dirty = True
+            self._cond.notify_all()
+
+    def close(self, status: str, *, timeout: float | None = None, **metadata: Any) -> bool:
+        """Set the final status, flush (retrying, else fall back locally), stop the thread.
+
+        Parameters
+        ----------
+        status : {"complete", "aborted", "failed"}
+            Final status.
+        timeout : float, optional
+            Seconds to wait for the thread; None waits until done.
+        **metadata
+            Last metadata (timings, errors).
+
+        Returns
+        -------
+        bool
+            True if the thread finished within ``timeout``.
+        """
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        with self._cond:
+            self._metadata.update(jsonable(metadata), status=status)
+            self._dirty, self._closing = True, True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def state(self) -> dict[str, Any]:
+        """Upload state: frames appended / in Tiled, failures, last error, fallback path."""
+        with self._cond:
+            return {
+                "tiled_path": self.path,
+                "frames_appended": self._n_appended,
+                "frames_in_tiled": self._n_written,
+                "write_failures": self.failures,
+                "last_write_error": self.last_error,
+                "local_fallback": self.local_fallback and str(self.local_fallback),
+                "writer_done": not self._thread.is_alive(),
+            }
+
+    # -- writer thread --------------------------------------------------------------
+
+    def _loop(self) -> None:
+        try:
+            streak, next_try = 0, 0.0
+            online = self.client is not None
+            while True:
+                with self._cond:
+                    while not self._closing and not (
+                        online and self._dirty and time.monotonic() >= next_try
+                    ):
+                        wait = max(0.0, next_try - time.monotonic()) if self._dirty else None
+                        self._cond.wait(wait if online else None)
+                    if self._closing:
+                        break
+                if self._sync():
+                    streak = 0
+                else:
+                    streak += 1
+                    next_try = time.monotonic() + self.retry.delay(streak)
+            for attempt in range(self.retry.final_attempts if online else 0):
+                if self._sync():
+                    return
+                if attempt + 1 < self.retry.final_attempts:
+                    time.sleep(self.retry.delay(streak + attempt + 1))
+            self._fallback()
+        except Exception:  # never let the thread die silently (nothing above should raise)
+            logger.exception("Tiled writer of run %s failed", self.raw_uid)
+
+    def _sync(self) -> bool:
+        """Write the container, the mask, the pending slab and the metadata; True if all done."""
+        with _UPLOAD_LOCK:
+            return self._sync_locked()
+
+    def _sync_locked(self) -> bool:
+        with self._cond:
+            slabs = self._slabs[self._next_slab :]
+            offset, mask = self._n_written, self.gap_mask
+            self._dirty = False
+        try:
+            started = time.perf_counter()
+            node = self._ensure_container()
+            if mask is not None and not self._mask_written:
+                if "gap_mask" not in node:
+                    node.write_array(mask, key="gap_mask", dims=("y", "x"))
+                self._mask_written = True
+            if slabs:
+                self._write_frames(node, np.concatenate(slabs), offset)
+            with self._cond:
+                self._next_slab += len(slabs)
+                self._n_written += sum(len(s) for s in slabs)
+                self._metadata["frames_in_tiled"] = self._n_written
+                metadata = dict(self._metadata)
+            node.replace_metadata(metadata=metadata, drop_revision=True)
+            logger.debug(
+                "run %s: %d frames to Tiled in %.3f s",
+                self.raw_uid,
+                sum(len(s) for s in slabs),
+                time.perf_counter() - started,
+            )
+            return True
+        except Exception as err:  # any failure (transport, server, conflict): retry later
+            with self._cond:
+                self.failures += 1
+                self.last_error = f"{type(err).__name__}: {err}"
+                self._dirty = True
+            logger.warning("run %s: Tiled write failed (%s); will retry", self.raw_uid, err)
+            return False
+
+    def _ensure_container(self) -> Any:
+        if self._container is None:
+            with self._cond:
+                metadata = dict(self._metadata)
+            self._container, self.key = create_run_container(
+                self.client, self.group, self.raw_uid, metadata
+            )
+            logger.info("run %s: corrected scan in Tiled at %s", self.raw_uid, self.path)
+        return self._container
+
+    def _write_frames(self, node: Any, block: np.ndarray, offset: int) -> None:
+        self._array = write_frames(node, self._array, block, offset)
+
+    def _fallback(self) -> None:
+        with self._cond:
+            slabs, mask = list(self._slabs), self.gap_mask
+            metadata = dict(self._metadata)
+        shape = slabs[0].shape[1:] if slabs else (mask.shape if mask is not None else (0, 0))
+        corrected = np.concatenate(slabs) if slabs else np.zeros((0, *shape), np.float32)
+        name = f"bcdi_online_{self.raw_uid}.h5"
+        path = self.fallback_dir / name
+        if path.exists():
+            path = path.with_name(f"bcdi_online_{self.raw_uid}-{self.processing_uid[:8]}.h5")
+        metadata["local_fallback"] = str(path)
+        try:
+            self.local_fallback = write_fallback(
+                path, corrected, mask if mask is not None else np.zeros(shape, bool), metadata
+            )
+        except Exception:
+            logger.exception("run %s: could not write local fallback %s", self.raw_uid, path)
+            return
+        with self._cond:
+            self._metadata["local_fallback"] = str(path)
+        if self._container is not None:  # one last try to point Tiled at the file
+            try:
+                self._container.replace_metadata(metadata=metadata, drop_revision=True)
+            except Exception as err:
+                logger.warning("run %s: Tiled still unreachable (%s)", self.raw_uid, err)

@@ -1,0 +1,85 @@
+"""Fixtures of the live-inpainting tests: a RunEngine, an in-process Tiled, an outage switch."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from typing import Any
+
+import httpx
+import pytest
+import stamina
+from bluesky import RunEngine
+
+
+class OutageTransport(httpx.BaseTransport):
+    """Wraps the Tiled client's transport; while ``down``, every request fails to connect."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.down = False
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            self.refused += 1
+            raise httpx.ConnectError("connection refused (simulated outage)", request=request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:  # e.g. tiled's ``transport.cache``
+        return getattr(self.inner, name)
+
+
+@pytest.fixture(autouse=True)
+def _no_tiled_client_retry_waits():
+    # The Tiled client retries transport errors itself (stamina, up to 45 s); in tests,
+    # one attempt: the outage handling under test is the writer's own.
+    with stamina.set_testing(True, attempts=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiled(tmp_path_factory):
+    """An in-process Tiled server (``build_app(in_memory(...))``): client and outage switch."""
+    from tiled.catalog import in_memory
+    from tiled.client import Context, from_context
+    from tiled.server.app import build_app
+
+    storage = tmp_path_factory.mktemp("tiled")
+    with warnings.catch_warnings():
+        # starlette 1.x deprecates plain httpx in its TestClient (used by Context.from_app)
+        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+        context = Context.from_app(build_app(in_memory(writable_storage=str(storage))))
+    outage = OutageTransport(context.http_client._transport)
+    context.http_client._transport = outage
+    with context:
+        yield from_context(context), outage
+
+
+@pytest.fixture
+def outage(tiled):
+    """The outage switch of the Tiled client's transport, reset after the test."""
+    yield tiled[1]
+    tiled[1].down = False
+
+
+@pytest.fixture
+def client(tiled, outage):
+    """The Tiled client (reachable unless a test sets ``outage.down``)."""
+    return tiled[0]
+
+
+@pytest.fixture
+def run_engine():
+    """A RunEngine on its own event loop, stopped and closed after the test."""
+    loop = asyncio.new_event_loop()
+    run_engine = RunEngine({}, call_returns_result=True, loop=loop)
+    yield run_engine
+    if run_engine.state not in ("idle", "panicked"):
+        run_engine.halt()
+    loop.call_soon_threadsafe(loop.stop)
+    run_engine._th.join()
+    loop.close()

@@ -1,0 +1,112 @@
+"""CorrectedScanWriter against an in-process Tiled server, and its local fallback."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import stamina
+
+from bcdi_online import __version__
+from bcdi_online.tiled_output import (
+    SPEC,
+    CorrectedScanWriter,
+    RetryPolicy,
+    read_fallback,
+    write_fallback,
+)
+
+FAST = RetryPolicy(first_delay=0.01, max_delay=0.05, final_attempts=2)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from tiled.catalog import in_memory
+    from tiled.client import Context, from_context
+    from tiled.server.app import build_app
+
+    storage = tmp_path_factory.mktemp("tiled")
+    with warnings.catch_warnings():
+        # starlette 1.x deprecates plain httpx in its TestClient (used by Context.from_app)
+        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+        context = Context.from_app(build_app(in_memory(writable_storage=str(storage))))
+    with context, stamina.set_testing(True, attempts=1):
+        yield from_context(context)
+
+
+def frames(n: int, offset: int = 0) -> np.ndarray:
+    return np.arange(offset * 48, (offset + n) * 48, dtype=np.float32).reshape(n, 6, 8)
+
+
+MASK = np.zeros((6, 8), bool)
+MASK[:, 3:5] = True
+
+
+def test_slabs_grow_one_array_and_metadata_follows(client, tmp_path):
+    writer = CorrectedScanWriter(
+        client, "raw-1", MASK, metadata={"scan_id": np.int64(7), "roi": np.arange(4)},
+        fallback_dir=tmp_path, retry=FAST,
+    )  # fmt: skip
+    for offset, n in ((0, 3), (3, 1), (4, 5)):
+        writer.append(frames(n, offset))
+    assert writer.close("complete", timings={"wall_s": 1.5}, timeout=30)
+
+    node = client["bcdi_online"]["raw-1"]
+    assert writer.path == "bcdi_online/raw-1" and SPEC in [s.name for s in node.specs]
+    np.testing.assert_array_equal(node["corrected"].read(), frames(9))
+    np.testing.assert_array_equal(node["gap_mask"].read(), MASK)
+    md = node.metadata
+    assert md["status"] == "complete" and md["frames_in_tiled"] == 9
+    assert md["scan_id"] == 7 and md["roi"] == [0, 1, 2, 3]
+    assert md["package_version"] == __version__ and md["timings"] == {"wall_s": 1.5}
+    assert writer.state()["write_failures"] == 0 and not list(tmp_path.iterdir())
+
+
+def test_second_processing_of_a_run_gets_its_own_key(client, tmp_path):
+    keys = []
+    for _ in range(2):
+        writer = CorrectedScanWriter(client, "raw-2", MASK, fallback_dir=tmp_path, retry=FAST)
+        writer.append(frames(2))
+        writer.close("complete", timeout=30)
+        keys.append(writer.key)
+    assert keys[0] == "raw-2" and keys[1].startswith("raw-2-") and len(set(keys)) == 2
+    for key in keys:
+        assert client["bcdi_online"][key].metadata["raw_uid"] == "raw-2"
+
+
+def test_without_client_everything_goes_to_the_fallback_file(tmp_path):
+    writer = CorrectedScanWriter(None, "raw-3", MASK, fallback_dir=tmp_path, retry=FAST)
+    writer.append(frames(2))
+    writer.append(frames(3, 2))
+    assert writer.close("aborted", exit_status="abort", timeout=30)
+
+    data, mask, md = read_fallback(writer.local_fallback)
+    assert writer.local_fallback == tmp_path / "bcdi_online_raw-3.h5"
+    np.testing.assert_array_equal(data, frames(5))
+    np.testing.assert_array_equal(mask, MASK)
+    assert md["status"] == "aborted" and md["local_fallback"] == str(writer.local_fallback)
+
+
+def test_fallback_file_round_trip_and_no_partial_file_left(tmp_path):
+    path = write_fallback(tmp_path / "a" / "x.h5", frames(2), MASK, {"raw_uid": "u"})
+    data, mask, md = read_fallback(path)
+    np.testing.assert_array_equal(data, frames(2))
+    assert md == {"raw_uid": "u"} and [p.name for p in path.parent.iterdir()] == ["x.h5"]
+
+
+def test_append_checks_shape_and_closed_state(tmp_path):
+    writer = CorrectedScanWriter(None, "raw-4", MASK, fallback_dir=tmp_path)
+    writer.append(frames(1))
+    with pytest.raises(ValueError, match="does not match"):
+        writer.append(np.zeros((1, 5, 5), np.float32))
+    with pytest.raises(ValueError, match="status must be one of"):
+        writer.close("done")
+    writer.close("complete", timeout=30)
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.append(frames(1))
+
+
+def test_retry_delays_grow_to_a_cap():
+    policy = RetryPolicy(first_delay=1.0, factor=2.0, max_delay=5.0)
+    assert [policy.delay(k) for k in (1, 2, 3, 4, 10)] == [1.0, 2.0, 4.0, 5.0, 5.0]
