@@ -93,23 +93,29 @@ def run(args: argparse.Namespace) -> int:
                 eta,
             )
         lo, hi = source.frame_angles[0], source.frame_angles[-1]
-        times: dict[str, float] = {}
+        times: dict[str, Any] = {}
         with Progress() as progress:
             task = progress.add_task("rocking scan", total=args.frames)
 
-            def on_document(name: str, doc: dict) -> None:
-                if name == "event":
+            def on_document(name: str, doc: Any) -> None:
+                if name == "start":
+                    times["uid"] = doc["uid"]
+                elif name == "event":
                     progress.advance(task)
                 elif name == "stop":
                     times["last_frame"] = time.perf_counter()
 
             started = time.perf_counter()
-            (uid,) = run_engine(scan([det], eta, lo, hi, args.frames), on_document)
-        live.wait(timeout=600)
+            run_engine(scan([det], eta, lo, hi, args.frames), on_document)
+        finished = live.wait(timeout=600)
         done = time.perf_counter()
+        uid = str(times["uid"])
+        health = live.health().get(uid, {})
+        if not finished or health.get("local_fallback"):
+            logger.error("live processing did not finish in Tiled: %s", health)
+            return 1
         corrected_node = client["bcdi_online"][uid]
         corrected = corrected_node["corrected"].read()
-        health = live.health().get(uid, {})
         acquired = source.acquired
         raw, truth = np.asarray(acquired.data), np.asarray(acquired.truth)
         mask, expected = source.mask, source.expected
