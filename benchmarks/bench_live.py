@@ -1,0 +1,134 @@
+"""Live processing: RunEngine overhead per event, sustained frame rate, end-of-scan latency.
+
+Run (2 CPU cores on the development machines)::
+
+    python benchmarks/bench_live.py [--frames 64] [--weights PATH]
+
+1. Time the RunEngine spends per event with and without ``LiveInpainting`` subscribed
+   (ophyd v1 detector, 516 x 516 MAXIPIX 2x2 frames inline in the events; the callback
+   writes to a real embedded Tiled server). Goal < 1 ms.
+2. Sustained rate: frames/s of the engine on full 516 x 516 MAXIPIX frames
+   (``frames / offline inpaint time``).
+3. End-of-scan latency (stop document -> corrected volume complete in Tiled) of an
+   ophyd-async scan paced at 80 % of that rate, versus the offline ``inpaint`` time of the
+   same volume. Goal <= 10 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from bluesky import RunEngine
+from bluesky.plans import scan
+from ophyd.sim import SynAxis
+from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_devices
+from tiled.client import from_uri
+from tiled.server import SimpleTiledServer
+
+from bcdi_online.callbacks import LiveInpainting
+from bcdi_online.inpainting import GapInpainter
+from bcdi_online.sim_devices import (
+    CrystalSource,
+    SimBcdiDetector,
+    SimBcdiDetectorV1,
+    SimRockingMotor,
+)
+
+
+def per_event_overhead(source: CrystalSource, inpainter: GapInpainter, client) -> dict:
+    """RunEngine wall time per event, bare and with the live callback subscribed."""
+    lo, hi = source.frame_angles[0], source.frame_angles[-1]
+    n = source.n_frames
+    results = {}
+    for label in ("bare", "live"):
+        run_engine = RunEngine({})
+        live = None
+        if label == "live":
+            live = LiveInpainting(client, model=inpainter)
+            run_engine.subscribe(live)
+        motor = SynAxis(name="eta")
+        det = SimBcdiDetectorV1(source, motor, name="det")
+        start = time.perf_counter()
+        run_engine(scan([det], motor, lo, hi, n))
+        results[label] = (time.perf_counter() - start) / n
+        if live is not None:
+            live.wait(600)
+    return {
+        "re_s_per_event_bare": results["bare"],
+        "re_s_per_event_live": results["live"],
+        "callback_overhead_ms_per_event": 1e3 * (results["live"] - results["bare"]),
+    }
+
+
+def paced_latency(
+    source: CrystalSource, inpainter: GapInpainter, client, period: float, directory: Path
+) -> dict:
+    """End-of-scan latency of an ophyd-async scan paced at ``period`` seconds per frame."""
+    run_engine = RunEngine({})
+    live = LiveInpainting(client, model=inpainter)
+    run_engine.subscribe(live)
+    stop_time: dict[str, float] = {}
+    with init_devices():
+        eta = SimRockingMotor()
+        det = SimBcdiDetector(
+            StaticPathProvider(StaticFilenameProvider("paced"), directory),
+            source,
+            eta,
+            acquire_time=period,
+        )
+    lo, hi = source.frame_angles[0], source.frame_angles[-1]
+
+    def on_stop(name: str, doc: dict) -> None:
+        if name == "stop":
+            stop_time["t"] = time.perf_counter()
+
+    start = time.perf_counter()
+    run_engine(scan([det], eta, lo, hi, source.n_frames), on_stop)
+    live.wait(600)
+    done = time.perf_counter()
+    return {
+        "paced_period_s": period,
+        "scan_s": stop_time["t"] - start,
+        "end_of_scan_latency_s": done - stop_time["t"],
+    }
+
+
+def main() -> None:
+    """Run the three measurements and print JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--weights", default=None)
+    args = parser.parse_args()
+    source = CrystalSource.simulate("maxipix_2x2", n_frames=args.frames, roi_size=516, seed=3)
+    inpainter = GapInpainter(args.weights, device="cpu")
+    data = np.stack([source.acquire(a) for a in source.frame_angles])
+    start = time.perf_counter()
+    inpainter(data, source.mask)
+    offline = time.perf_counter() - start
+    rate = args.frames / offline
+    out: dict = {
+        "frame_shape": list(source.mask.shape),
+        "frames": args.frames,
+        "offline_inpaint_s": offline,
+        "sustained_frames_per_s": rate,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        server = SimpleTiledServer(directory=Path(tmp) / "tiled", readable_storage=[tmp])
+        client = from_uri(server.uri)
+        try:
+            out.update(per_event_overhead(source, inpainter, client))
+            out.update(paced_latency(source, inpainter, client, 1.0 / (0.8 * rate), Path(tmp)))
+        finally:
+            client.context.close()
+            server.close()
+    out["latency_over_offline"] = out["end_of_scan_latency_s"] / offline
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
