@@ -203,7 +203,7 @@ class InpaintWorker:
         else:
             done = self._stream.add_frames(frames)
             if len(done):
-                self._emit(done, self._stream.result(done.stop)[done.start :])
+                self._emit(done, self._stream.result(done.stop, done.start))
             self.stats["windows"] = self._stream.windows_done
         self.stats["frames_processed"] += len(frames)
         self.stats["inpaint_s"] += time.perf_counter() - started

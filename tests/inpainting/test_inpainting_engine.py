@@ -129,6 +129,9 @@ def test_stream_equals_offline(chunk: int) -> None:
         final = done.stop
         # frames reported final no longer change
         np.testing.assert_allclose(stream.result(final), offline[:final], rtol=1e-6)
+        np.testing.assert_allclose(
+            stream.result(done.stop, done.start), offline[done.start : done.stop], rtol=1e-6
+        )
     np.testing.assert_allclose(stream.finish(), offline, rtol=1e-6)
 
 

@@ -214,26 +214,33 @@ class GapStream:
             self._acc[t0:stop, k] += values[:rows] * weights[:rows]
             self._wsum[t0:stop, k] += weights[:rows]
 
-    def result(self, upto: int | None = None) -> np.ndarray:
-        """Corrected frames ``[0, upto)`` as they stand (final up to the last returned range).
+    def result(self, upto: int | None = None, start: int = 0) -> np.ndarray:
+        """Corrected frames ``[start, upto)`` as they stand (final up to the last returned range).
+
+        Parameters
+        ----------
+        upto : int, optional
+            End frame (exclusive); default every frame added so far.
+        start : int
+            First frame; a live consumer passes the range :meth:`add_frames` returned.
 
         Returns
         -------
-        (upto, ny, nx) float32 ndarray
+        (upto - start, ny, nx) float32 ndarray
             Measured voxels bit-exact (after the float32 cast); gap voxels filled where a
             window has run, else still as measured.
         """
         n = self.n_frames if upto is None else min(upto, self.n_frames)
+        start = min(start, n)
         ny, nx = self.frame_shape
-        out = self._frames[:n].copy()
-        acc, wsum = self._acc[:n], self._wsum[:n]
+        out = self._frames[start:n].copy()
+        acc, wsum = self._acc[start:n], self._wsum[start:n]
         filled = np.maximum(np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0), 0)
         gy, gx = self._gap_y, self._gap_x
         write = wsum > 0
         if self._frame_masks is not None:
-            write &= self._frame_masks[:n][:, gy, gx]
-        current = out[:, gy, gx]
-        out[:, gy, gx] = np.where(write, filled, current)
+            write &= self._frame_masks[start:n][:, gy, gx]
+        out[:, gy, gx] = np.where(write, filled, out[:, gy, gx])
         return out[:, :ny, :nx]
 
     def finish(self) -> np.ndarray:
