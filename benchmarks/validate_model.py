@@ -5,56 +5,25 @@ Run::
     python benchmarks/validate_model.py [--weights PATH] [--per-case 2] [--out benchmarks/results]
 
 Writes ``validation.json`` (one row per volume and method) and ``validation.md`` (the
-summary table that goes in the model card) to ``--out``.
+summary table that goes in the model card) to ``--out``. ``bcdi-online evaluate`` does the
+same; both tabulate with :func:`bcdi_online.evaluation.summarise`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
 from pathlib import Path
-
-import numpy as np
 
 from bcdi_online.evaluation import (
     biharmonic,
     inverse_distance_weighting,
     linear_interpolation,
     score_methods,
+    summarise,
     validation_set,
 )
 from bcdi_online.inpainting import GapInpainter
-
-
-def summarise(rows: list[dict]) -> str:
-    """Markdown table: per (width, cross) group and method, mean metrics and wins vs biharmonic."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[(row["width"], row["cross"], row["method"])].append(row)
-    lines = [
-        "| gap | method | strict PCC | oracle | strict / oracle | paper PCC | photon error "
-        "| s / volume |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for (width, cross, method), group in sorted(groups.items()):
-
-        def mean(key: str, group: list[dict] = group) -> float:
-            return float(np.mean([r[key] for r in group]))
-
-        gap = f"{width} px {'cross' if cross == 'True' else 'single'}"
-        lines.append(
-            f"| {gap} | {method} | {mean('strict_pcc'):.4f} | {mean('oracle_pcc'):.4f} | "
-            f"{mean('pcc_ratio'):.4f} | {mean('paper_pcc'):.4f} | {mean('photon_error'):.3f} | "
-            f"{mean('seconds'):.2f} |"
-        )
-    by_case: dict[str, dict[str, float]] = defaultdict(dict)
-    for row in rows:
-        by_case[row["case"]][row["method"]] = row["strict_pcc"]
-    wins = sum(scores["model"] > scores["biharmonic"] for scores in by_case.values())
-    lines.append("")
-    lines.append(f"Model strict PCC > biharmonic on {wins} of {len(by_case)} volumes.")
-    return "\n".join(lines)
 
 
 def main() -> None:

@@ -40,9 +40,7 @@ class Command:
     module: str
 
 
-#: The subcommands, in ``--help`` order. Planned: ``demo`` (simulated scan -> inpainting ->
-#: figures), ``inpaint`` (fill the gaps of a scan file), ``finetune`` (adapt the model to a
-#: measured scan), ``evaluate`` (model versus baselines).
+#: The subcommands, in ``--help`` order.
 COMMANDS: list[Command] = [
     Command(
         "demo",
@@ -50,6 +48,17 @@ COMMANDS: list[Command] = [
         "._demo",
     ),
     Command("simulate", "simulate a gap-affected rocking scan and write it to HDF5", "._simulate"),
+    Command(
+        "inpaint",
+        "fill the detector gaps of a scan file; write a copy with /entry/data_inpainted",
+        "._inpaint",
+    ),
+    Command("finetune", "adapt the model to one measured scan (self-supervised)", "._finetune"),
+    Command(
+        "evaluate",
+        "score the model and classical baselines on the simulated validation set",
+        "._evaluate",
+    ),
     Command(
         "make-training-data",
         "simulate crystals and store training patches (HDF5)",

@@ -1,9 +1,10 @@
 """Accuracy of gap fillings: metrics against simulated truth and classical baselines.
 
 Metrics compare a filled volume with the gap-free truth on the gap voxels only;
-baselines fill a gap without a network, for comparison. Volumes are
-``(n_frames, ny, nx)``; masks are bool, True = dead pixel, either ``(ny, nx)`` (the
-same for every frame) or ``(n_frames, ny, nx)``.
+baselines fill a gap without a network, for comparison; :func:`score_methods` runs
+methods over the :func:`validation_set` and :func:`summarise` tables the scores.
+Volumes are ``(n_frames, ny, nx)``; masks are bool, True = dead pixel, either
+``(ny, nx)`` (the same for every frame) or ``(n_frames, ny, nx)``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ._metrics import (
     relative_photon_error,
     strict_pcc,
 )
+from ._report import summarise
 from ._validation import VALIDATION_SEED, ValidationCase, score_methods, validation_set
 
 __all__ = [
@@ -32,5 +34,6 @@ __all__ = [
     "relative_photon_error",
     "score_methods",
     "strict_pcc",
+    "summarise",
     "validation_set",
 ]

@@ -90,7 +90,8 @@ def _batch(patches: torch.Tensor, rng: np.random.Generator):
 
 
 def _errors(model: GapUNet, val: torch.Tensor, seed: int) -> tuple[float, float]:
-    x, target, gap = _batch(val, np.random.default_rng(seed))
+    device = next(model.parameters()).device
+    x, target, gap = (t.to(device) for t in _batch(val, np.random.default_rng(seed)))
     model.eval()
     with torch.inference_mode():
         pred = model(x)

@@ -1,0 +1,81 @@
+"""Options shared by the subcommands that run a model (``inpaint``, ``finetune``, ``evaluate``)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
+
+
+def device_name(text: str) -> str:
+    """Parse a torch device name: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    name = text.strip().lower()
+    if not _DEVICE.match(name):
+        raise argparse.ArgumentTypeError(f"device {text!r} is not cpu, cuda, cuda:N or mps")
+    return name
+
+
+def positive_int(text: str) -> int:
+    """Parse an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from err
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """Parse an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from err
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 0")
+    return value
+
+
+def add_model_options(parser: argparse.ArgumentParser, *, batch_size: bool = True) -> None:
+    """Add ``--model``, ``--device`` and (optionally) ``--batch-size``."""
+    parser.add_argument(
+        "--model", type=Path, default=None, help="checkpoint (default: the shipped weights)"
+    )
+    parser.add_argument(
+        "--device",
+        type=device_name,
+        default=None,
+        help="torch device: cpu, cuda, cuda:N (default: cuda if present, else cpu)",
+    )
+    if batch_size:
+        parser.add_argument(
+            "--batch-size",
+            type=positive_int,
+            default=None,
+            help="windows per model call (default: 64 on CUDA, 16 on CPU)",
+        )
+
+
+def model_path(path: Path | None) -> Path:
+    """Return the checkpoint to use: ``path`` or the shipped weights."""
+    from ..model import DEFAULT_WEIGHTS
+
+    return Path(path) if path is not None else DEFAULT_WEIGHTS
+
+
+def check_device(device: str | None) -> None:
+    """Raise ``ValueError`` if ``device`` names a CUDA device and none is available."""
+    import torch
+
+    if device is None or not device.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA device is available to torch")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ValueError(
+            f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) available"
+        )

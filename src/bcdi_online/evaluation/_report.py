@@ -1,0 +1,85 @@
+"""Summary tables of :func:`score_methods` rows (the model card's validation table)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+#: Columns of the table: (header, row key, format).
+_COLUMNS = (
+    ("strict PCC", "strict_pcc", ".4f"),
+    ("oracle", "oracle_pcc", ".4f"),
+    ("strict / oracle", "pcc_ratio", ".4f"),
+    ("paper PCC", "paper_pcc", ".4f"),
+    ("photon error", "photon_error", ".3f"),
+    ("s / volume", "seconds", ".2f"),
+)
+
+
+def _gap_label(width: Any, cross: Any) -> str:
+    """``"6 px single"``; ``cross`` is a bool or its string (as :func:`score_methods` writes)."""
+    return f"{width} px {'cross' if str(cross) == 'True' else 'single'}"
+
+
+def summarise(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    candidate: str = "model",
+    reference: str = "biharmonic",
+) -> str:
+    """Markdown table of mean metrics per gap (width, single/cross) and method.
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        Rows of :func:`score_methods`: keys ``case``, ``width``, ``cross``, ``method``,
+        ``seconds`` and the metrics of :func:`evaluate`.
+    candidate, reference : str
+        Methods compared volume by volume on strict PCC in the last line ("candidate >
+        reference on k of n volumes"); the line is left out unless both were scored.
+
+    Returns
+    -------
+    str
+        The table (header, separator, one line per gap and method in sorted order) and
+        the comparison line.
+
+    Raises
+    ------
+    ValueError
+        If there are no rows or a row lacks a key.
+
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("no scores to summarise")
+    needed = {"case", "width", "cross", "method"} | {key for _, key, _ in _COLUMNS}
+    for row in rows:
+        missing = needed - set(row)
+        if missing:
+            raise ValueError(f"score row {dict(row)} lacks {sorted(missing)}")
+    groups: dict[tuple[int, bool, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(int(row["width"]), str(row["cross"]) == "True", str(row["method"]))].append(row)
+    header = "| gap | method | " + " | ".join(title for title, _, _ in _COLUMNS) + " |"
+    lines = [header, "|---|---|" + "---|" * len(_COLUMNS)]
+    for (width, cross, method), group in sorted(groups.items()):
+        cells = [
+            format(float(np.mean([float(r[key]) for r in group])), fmt) for _, key, fmt in _COLUMNS
+        ]
+        lines.append(f"| {_gap_label(width, cross)} | {method} | " + " | ".join(cells) + " |")
+    by_case: dict[str, dict[str, float]] = defaultdict(dict)
+    for row in rows:
+        by_case[str(row["case"])][str(row["method"])] = float(row["strict_pcc"])
+    compared = [s for s in by_case.values() if candidate in s and reference in s]
+    if compared:
+        wins = sum(s[candidate] > s[reference] for s in compared)
+        lines += [
+            "",
+            f"{candidate.capitalize()} strict PCC > {reference} on {wins} of "
+            f"{len(compared)} volumes.",
+        ]
+    return "\n".join(lines)
