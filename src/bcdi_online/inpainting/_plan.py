@@ -42,8 +42,13 @@ class WindowPlan:
 
     @property
     def stride(self) -> int:
-        """Step between window starts along the rocking and stripe axes."""
+        """Step between window starts along the rocking axis."""
         return max(1, round(self.depth * (1 - self.overlap)))
+
+    @property
+    def along_stride(self) -> int:
+        """Step between window starts along a stripe (or a dead region's longer side)."""
+        return max(1, round(self.length * (1 - self.overlap)))
 
     def across(self, width: int) -> int:
         """Window size across a gap of ``width`` pixels."""
@@ -97,6 +102,29 @@ def _centred(centre: float, size: int, extent: int) -> int:
     return int(np.clip(round(centre - size / 2), 0, extent - size))
 
 
+def _region_windows(
+    box: tuple[slice, slice], shape: tuple[int, int], plan: WindowPlan
+) -> list[SpatialWindow]:
+    """Windows along the longer side of a dead region's bounding box, centred across it."""
+    ys, xs = box
+    transposed = xs.stop - xs.start > ys.stop - ys.start  # wider than tall: along x
+    along, across = (xs, ys) if transposed else (ys, xs)
+    along_extent, across_extent = shape[::-1] if transposed else shape
+    size = plan.across(across.stop - across.start)
+    if size > across_extent:
+        raise GapMaskError(f"dead region {box} is too large for a frame of shape {shape}")
+    c0 = _centred((across.start + across.stop) / 2, size, across_extent)
+    lo = max(0, along.start - plan.context)
+    hi = min(along_extent, along.stop + plan.context)
+    starts = [
+        int(np.clip(lo + start, 0, along_extent - plan.length))
+        for start in dense_starts(hi - lo, plan.length, plan.along_stride)
+    ]
+    if transposed:
+        return [SpatialWindow(c0, a0, size, plan.length, True) for a0 in starts]
+    return [SpatialWindow(a0, c0, plan.length, size, False) for a0 in starts]
+
+
 def min_frame_shape(mask: np.ndarray, plan: WindowPlan) -> tuple[int, int]:
     """Smallest frame (ny, nx) that holds every window the mask needs (pad to it)."""
     widths = [s.width for s in stripes(mask)] or [0]
@@ -130,26 +158,17 @@ def plan_frame(mask: np.ndarray, plan: WindowPlan) -> list[SpatialWindow]:
         centre = (stripe.start + stripe.stop) / 2
         if stripe.axis == 1:  # dead columns: along y, across x
             x0 = _centred(centre, size, nx)
-            for y0 in dense_starts(ny, plan.length, plan.stride):
+            for y0 in dense_starts(ny, plan.length, plan.along_stride):
                 windows.append(SpatialWindow(y0, x0, plan.length, size, False))
             covered[:, stripe.start : stripe.stop] = True
         else:  # dead rows: along x, across y
             y0 = _centred(centre, size, ny)
-            for x0 in dense_starts(nx, plan.length, plan.stride):
+            for x0 in dense_starts(nx, plan.length, plan.along_stride):
                 windows.append(SpatialWindow(y0, x0, size, plan.length, True))
             covered[stripe.start : stripe.stop, :] = True
     labels, _ = ndimage.label(mask & ~covered)
     for box in ndimage.find_objects(labels):
-        ys, xs = box
-        size = plan.across(xs.stop - xs.start)
-        if size > nx:
-            raise GapMaskError(f"dead region {box} is too wide for a frame of {nx} pixels")
-        x0 = _centred((xs.start + xs.stop) / 2, size, nx)
-        top = max(0, ys.start - plan.context)
-        bottom = min(ny, ys.stop + plan.context)
-        for start in dense_starts(bottom - top, plan.length, plan.stride):
-            y0 = int(np.clip(top + start, 0, ny - plan.length))
-            windows.append(SpatialWindow(y0, x0, plan.length, size, False))
+        windows += _region_windows(box, mask.shape, plan)
     coverage = np.zeros_like(mask)
     for window in windows:
         coverage[window.slices] = True

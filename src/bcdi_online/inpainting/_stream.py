@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .._errors import InputDataError
+from .._errors import InputDataError, ModelError
 from ._checks import check_frames
 from ._plan import SpatialWindow, WindowPlan, min_frame_shape, plan_frame, rocking_starts
 
@@ -81,6 +81,7 @@ class GapStream:
         self._final = 0
         self.windows_done = 0
         self.predict_seconds = 0.0
+        self._finished = False
 
     def _gap_pixels(self, window: SpatialWindow, index: np.ndarray):
         local = index[window.slices]
@@ -101,7 +102,7 @@ class GapStream:
         self._acc = np.concatenate([self._acc, np.zeros((grow, self._acc.shape[1]), np.float32)])
         self._wsum = np.concatenate([self._wsum, np.zeros((grow, self._acc.shape[1]), np.float32)])
         if self._frame_masks is not None:
-            extra = np.zeros((grow, *self.mask.shape), bool)
+            extra = np.broadcast_to(self.mask, (grow, *self.mask.shape)).copy()
             self._frame_masks = np.concatenate([self._frame_masks, extra])
 
     def add_frames(self, frames: np.ndarray, masks: np.ndarray | None = None) -> range:
@@ -119,6 +120,8 @@ class GapStream:
         range
             Indices of frames no later window will change (see :meth:`result`).
         """
+        if self._finished:
+            raise InputDataError(f"the stream was finished after {self.n_frames} frames")
         frames = np.asarray(frames)
         if frames.ndim == 2:
             frames = frames[None]
@@ -195,14 +198,18 @@ class GapStream:
                 patch, gap = patch.transpose(0, 2, 1), gap.transpose(0, 2, 1)
             patches.append(patch)
             gaps.append(gap)
+        patch_batch, gap_batch = np.stack(patches), np.stack(gaps)
         started = time.perf_counter()
-        pred = (
-            self.predictor(torch.from_numpy(np.stack(patches)), torch.from_numpy(np.stack(gaps)))
-            .detach()
-            .cpu()
-            .numpy()
-        )
+        out = self.predictor(torch.from_numpy(patch_batch), torch.from_numpy(gap_batch))
+        pred = torch.as_tensor(out).detach().to("cpu", torch.float32).numpy()
         self.predict_seconds += time.perf_counter() - started
+        if pred.shape != patch_batch.shape:
+            raise ModelError(
+                f"predictor returned shape {pred.shape} for patches of shape {patch_batch.shape}"
+            )
+        bad = ~np.isfinite(pred) & gap_batch
+        if bad.any():
+            raise ModelError(f"predictor returned {int(bad.sum())} NaN or inf values in the gap")
         self.windows_done += len(batch)
         for (t0, i), p in zip(batch, pred, strict=True):
             w = self.windows[i]
@@ -246,11 +253,15 @@ class GapStream:
     def finish(self) -> np.ndarray:
         """Run the remaining windows (the last one pulled back to the end; a short scan padded).
 
+        Calling it again returns the same volume; frames added afterwards are rejected.
+
         Returns
         -------
         (n_frames, ny, nx) float32 ndarray
         """
         n, d = self.n_frames, self.plan.depth
+        if self._finished:
+            return self.result()
         if n == 0:
             raise InputDataError("no frames were added: nothing to inpaint")
         if n < d:  # short scan: reflect the frames up to one window, keep the first n
@@ -264,4 +275,5 @@ class GapStream:
             if last % self.plan.stride:  # not a regular start, so not yet processed
                 self._run(self._frames, [last])
         self._final = n
+        self._finished = True
         return self.result()
