@@ -71,6 +71,7 @@ def per_event_overhead(source: CrystalSource, inpainter: GapInpainter, client) -
         "re_s_per_event_bare": results["bare"],
         "re_s_per_event_live": results["live"],
         "callback_overhead_ms_per_event": 1e3 * (results["live"] - results["bare"]),
+        "ms_in_callback_per_event": 1e3 * in_callback[0] / n,
     }
 
 
