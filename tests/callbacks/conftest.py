@@ -1,15 +1,13 @@
-"""Fixtures of the live-inpainting tests: a RunEngine, an in-process Tiled, an outage switch."""
+"""Fixtures of the live-inpainting tests: an in-process Tiled and an outage switch."""
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 from typing import Any
 
 import httpx
 import pytest
 import stamina
-from bluesky import RunEngine
 
 
 class OutageTransport(httpx.BaseTransport):
@@ -70,16 +68,3 @@ def outage(tiled):
 def client(tiled, outage):
     """The Tiled client (reachable unless a test sets ``outage.down``)."""
     return tiled[0]
-
-
-@pytest.fixture
-def run_engine():
-    """A RunEngine on its own event loop, stopped and closed after the test."""
-    loop = asyncio.new_event_loop()
-    run_engine = RunEngine({}, call_returns_result=True, loop=loop)
-    yield run_engine
-    if run_engine.state not in ("idle", "panicked"):
-        run_engine.halt()
-    loop.call_soon_threadsafe(loop.stop)
-    run_engine._th.join()
-    loop.close()

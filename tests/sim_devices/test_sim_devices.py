@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from collections import Counter
@@ -13,7 +12,6 @@ import bluesky.preprocessors as bpp
 import h5py
 import numpy as np
 import pytest
-from bluesky import RunEngine
 from bluesky.plans import scan
 from ophyd.sim import SynAxis
 from ophyd_async.core import (
@@ -41,19 +39,6 @@ N_FRAMES = 16  # small scans: 2 CPU cores, shared with a training job
 ROI = 64
 ETA = (10.0, 11.0)
 BRAGG_INDEX = N_FRAMES // 2  # the simulator puts the Bragg peak at the grid centre
-
-
-@pytest.fixture
-def run_engine():
-    """A RunEngine on its own event loop, stopped and closed after the test."""
-    loop = asyncio.new_event_loop()
-    run_engine = RunEngine({}, call_returns_result=True, loop=loop)
-    yield run_engine
-    if run_engine.state not in ("idle", "panicked"):
-        run_engine.halt()
-    loop.call_soon_threadsafe(loop.stop)
-    run_engine._th.join()
-    loop.close()
 
 
 def make_source(seed: int = 0, detector: str = "maxipix_2x2") -> CrystalSource:
