@@ -44,11 +44,17 @@ def _data(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).poisson(20.0, size=shape).astype(np.uint32)
 
 
-@pytest.mark.parametrize("kind", ["column", "row", "cross", "parallel", "pixels"])
-@pytest.mark.parametrize("width", [3, 6, 12, 38, 40])
+# two parallel stripes wider than 12 px do not both fit the 112 px test frame
+STITCH_CASES = [
+    (kind, width)
+    for kind in ("column", "row", "cross", "parallel", "pixels")
+    for width in (3, 6, 12, 38, 40)
+    if not (kind == "parallel" and width > 12)
+]
+
+
+@pytest.mark.parametrize(("kind", "width"), STITCH_CASES)
 def test_linear_predictor_is_stitched_exactly(kind: str, width: int) -> None:
-    if kind == "parallel" and width > 12:
-        pytest.skip("two wide stripes do not fit the 96 px test frame")
     shape = (40, 96, 112)
     data = _data(shape)
     mask = _mask(shape[1:], kind, width)
