@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from bcdi_online.model import denormalise, linear_prefill, load_model, normalise
+from bcdi_online.model import (
+    GapUNet,
+    denormalise,
+    linear_prefill,
+    load_model,
+    normalise,
+    save_model,
+)
 from bcdi_online.training import (
     PatchSet,
     TrainConfig,
@@ -197,3 +204,17 @@ def test_train_end_to_end_and_resume(patches, tmp_path, monkeypatch):
 def test_train_rejects_bad_split(patches, tmp_path):
     with pytest.raises(ValueError, match="validation_volumes"):
         train(small_config(patches, tmp_path / "bad", validation_volumes=6))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("keep_threads")
+def test_train_init_from_starts_at_the_given_weights(patches, tmp_path):
+    start = save_model(GapUNet(base_channels=4), tmp_path / "start.pt")
+    fresh = train(small_config(patches, tmp_path / "fresh", steps=2, lr=1e-12))
+    warm = train(small_config(patches, tmp_path / "warm", steps=2, lr=1e-12, init_from=str(start)))
+    start_weights = load_model(start, device="cpu").state_dict()
+    warm_weights = load_model(warm, device="cpu").state_dict()
+    fresh_weights = load_model(fresh, device="cpu").state_dict()
+    name = "head.weight"
+    assert torch.allclose(warm_weights[name], start_weights[name], atol=1e-6)
+    assert not torch.allclose(fresh_weights[name], start_weights[name], atol=1e-6)

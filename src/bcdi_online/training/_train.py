@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..model import GapUNet, normalise, save_model
+from ..model import GapUNet, load_model, normalise, save_model
 from ._dataset import PatchSet
 from ._losses import gap_loss
 
@@ -47,6 +47,9 @@ class TrainConfig:
         Seed of initialisation, batch draws and gap masks.
     threads : int
         torch CPU threads.
+    init_from : str
+        Checkpoint whose weights start the training (continue or fine-tune a shipped
+        model); empty for a random initialisation.
     """
 
     data: str = "runs/train_patches.h5"
@@ -60,6 +63,7 @@ class TrainConfig:
     steps_per_epoch: int = 250
     seed: int = 0
     threads: int = 2
+    init_from: str = ""
 
 
 def _prepare(counts: torch.Tensor, expected: torch.Tensor, masks: torch.Tensor):
@@ -124,6 +128,8 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
                     "(simulation grids too small?)"
                 )
     model = GapUNet(base_channels=config.base_channels)
+    if config.init_from:
+        model.load_state_dict(load_model(config.init_from, "cpu").state_dict())
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.05, final_div_factor=20
