@@ -1,53 +1,21 @@
-"""Score the model and the baselines on the held-out validation set; write the model card table.
+"""Score the model and the baselines on the held-out validation set (the model card's table).
 
 Run::
 
-    python benchmarks/validate_model.py [--weights PATH] [--per-case 2] [--out benchmarks/results]
+    python benchmarks/validate_model.py [--model PATH] [--per-case 2] [--out benchmarks/results]
 
-Writes ``validation.json`` (one row per volume and method) and ``validation.md`` (the
-summary table that goes in the model card) to ``--out``. ``bcdi-online evaluate`` does the
-same; both tabulate with :func:`bcdi_online.evaluation.summarise`.
+A thin front to ``bcdi-online evaluate`` (same options), writing ``validation.json`` and
+``validation.md`` to ``benchmarks/results`` unless ``--out`` says otherwise.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
+import sys
 
-from bcdi_online.evaluation import (
-    biharmonic,
-    inverse_distance_weighting,
-    linear_interpolation,
-    score_methods,
-    summarise,
-    validation_set,
-)
-from bcdi_online.inpainting import GapInpainter
-
-
-def main() -> None:
-    """Run the validation."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default=None, help="checkpoint (default: shipped)")
-    parser.add_argument("--per-case", type=int, default=2)
-    parser.add_argument("--out", default="benchmarks/results")
-    args = parser.parse_args()
-    inpainter = GapInpainter(model=args.weights, device="cpu")
-    methods = {
-        "model": inpainter,
-        "linear": linear_interpolation,
-        "biharmonic": biharmonic,
-        "idw": inverse_distance_weighting,
-    }
-    rows = score_methods(methods, validation_set(per_case=args.per_case))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "validation.json").write_text(json.dumps(rows, indent=1))
-    table = summarise(rows)
-    (out / "validation.md").write_text(table + "\n")
-    print(table)
-
+from bcdi_online.cli import main
 
 if __name__ == "__main__":
-    main()
+    args = sys.argv[1:]
+    if "--out" not in args:
+        args += ["--out", "benchmarks/results"]
+    raise SystemExit(main(["evaluate", *args]))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
+from pathlib import Path
 
 import pytest
 from bluesky import RunEngine
@@ -19,3 +21,21 @@ def run_engine():
     loop.call_soon_threadsafe(loop.stop)
     run_engine._th.join()
     loop.close()
+
+
+def _in_process_tiled(storage: Path):
+    """A Tiled client context on an in-process app with an in-memory catalog."""
+    from tiled.catalog import in_memory
+    from tiled.client import Context
+    from tiled.server.app import build_app
+
+    with warnings.catch_warnings():
+        # starlette 1.x deprecates plain httpx in its TestClient (used by Context.from_app)
+        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
+        return Context.from_app(build_app(in_memory(writable_storage=str(storage))))
+
+
+@pytest.fixture(scope="session")
+def make_tiled_context():
+    """Factory ``storage_dir -> tiled Context`` of an in-process, in-memory Tiled app."""
+    return _in_process_tiled

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import httpx
@@ -40,17 +39,11 @@ def _no_tiled_client_retry_waits():
 
 
 @pytest.fixture(scope="module")
-def tiled(tmp_path_factory):
+def tiled(tmp_path_factory, make_tiled_context):
     """An in-process Tiled server (``build_app(in_memory(...))``): client and outage switch."""
-    from tiled.catalog import in_memory
-    from tiled.client import Context, from_context
-    from tiled.server.app import build_app
+    from tiled.client import from_context
 
-    storage = tmp_path_factory.mktemp("tiled")
-    with warnings.catch_warnings():
-        # starlette 1.x deprecates plain httpx in its TestClient (used by Context.from_app)
-        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-        context = Context.from_app(build_app(in_memory(writable_storage=str(storage))))
+    context = make_tiled_context(tmp_path_factory.mktemp("tiled"))
     outage = OutageTransport(context.http_client._transport)
     context.http_client._transport = outage
     with context:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import stamina
@@ -21,16 +19,10 @@ FAST = RetryPolicy(first_delay=0.01, max_delay=0.05, final_attempts=2)
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    from tiled.catalog import in_memory
-    from tiled.client import Context, from_context
-    from tiled.server.app import build_app
+def client(tmp_path_factory, make_tiled_context):
+    from tiled.client import from_context
 
-    storage = tmp_path_factory.mktemp("tiled")
-    with warnings.catch_warnings():
-        # starlette 1.x deprecates plain httpx in its TestClient (used by Context.from_app)
-        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-        context = Context.from_app(build_app(in_memory(writable_storage=str(storage))))
+    context = make_tiled_context(tmp_path_factory.mktemp("tiled"))
     with context, stamina.set_testing(True, attempts=1):
         yield from_context(context)
 
