@@ -1,8 +1,8 @@
 """IPython/bluesky profile snippet: live gap inpainting in the acquisition process.
 
 Copy to ``~/.ipython/profile_<beamline>/startup/90-bcdi_online.py``. For a separate
-process (recommended on a busy acquisition machine) use the 0MQ consumer in
-``deploy/systemd/`` instead.
+process (recommended on a busy acquisition machine) use ``bcdi-online serve`` behind
+bluesky's 0MQ proxy (``deploy/systemd/``) instead.
 """
 
 import os

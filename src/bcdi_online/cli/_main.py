@@ -47,6 +47,11 @@ COMMANDS: list[Command] = [
         "live demo: simulated scan, live inpainting, raw and corrected data in Tiled",
         "._demo",
     ),
+    Command(
+        "serve",
+        "live inpainting as a service: documents from bluesky's 0MQ proxy, results to Tiled",
+        "._serve",
+    ),
     Command("simulate", "simulate a gap-affected rocking scan and write it to HDF5", "._simulate"),
     Command(
         "inpaint",
