@@ -218,6 +218,8 @@ def _rows() -> list[dict[str, float | str]]:
                     "oracle_pcc": 1.0,
                     "pcc_ratio": strict,
                     "paper_pcc": 0.99,
+                    "paper_pcc_oracle": 1.0,
+                    "paper_pcc_noise_free": strict + 0.05,
                     "photon_error": 0.1,
                 }
             )
@@ -239,9 +241,13 @@ def test_summarise_table() -> None:
         ["| 38 px single", "biharmonic"],
         ["| 38 px single", "model"],
     ]
-    assert "| 6 px single | model | 0.8000 | 1.0000 | 0.8000 | 0.9900 | 0.100 | 0.50 |" in body
+    assert (
+        "| 6 px single | model | 0.8000 | 1.0000 | 0.8000 | 0.9900 | 1.0000 | 0.9500 | 0.100 "
+        "| 0.50 |" in body
+    )
     # case d has no biharmonic row: compared on 3 volumes, the model wins a and b
-    assert lines[-1] == "Model strict PCC > biharmonic on 2 of 3 volumes."
+    assert lines[-2] == "Model strict PCC > biharmonic on 2 of 3 volumes."
+    assert lines[-1] == "Model paper PCC vs noise-free > biharmonic on 2 of 3 volumes."
 
 
 def test_summarise_without_the_compared_methods_and_bad_rows() -> None:

@@ -131,7 +131,17 @@ def test_evaluate_keys_and_ratio(scan: tuple) -> None:
     perfect = evaluate(truth, truth, mask, expected)
     oracle = evaluate(expected, truth, mask, expected)
 
-    assert set(perfect) == {"strict_pcc", "oracle_pcc", "pcc_ratio", "paper_pcc", "photon_error"}
+    assert set(perfect) == {
+        "strict_pcc",
+        "oracle_pcc",
+        "pcc_ratio",
+        "paper_pcc",
+        "paper_pcc_oracle",
+        "paper_pcc_noise_free",
+        "photon_error",
+    }
+    assert oracle["paper_pcc_noise_free"] == pytest.approx(1.0)
+    assert oracle["paper_pcc"] == oracle["paper_pcc_oracle"] < 0.99  # noise caps it
     assert perfect["pcc_ratio"] == pytest.approx(perfect["strict_pcc"] / perfect["oracle_pcc"])
     assert perfect["pcc_ratio"] > 1  # the noisy truth correlates with itself better
     assert oracle["pcc_ratio"] == pytest.approx(1.0)

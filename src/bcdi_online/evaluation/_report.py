@@ -14,9 +14,14 @@ _COLUMNS = (
     ("oracle", "oracle_pcc", ".4f"),
     ("strict / oracle", "pcc_ratio", ".4f"),
     ("paper PCC", "paper_pcc", ".4f"),
+    ("paper oracle", "paper_pcc_oracle", ".4f"),
+    ("paper PCC vs noise-free", "paper_pcc_noise_free", ".4f"),
     ("photon error", "photon_error", ".3f"),
     ("s / volume", "seconds", ".2f"),
 )
+
+
+_NOISE_FREE = "paper_pcc_noise_free"
 
 
 def _gap_label(width: Any, cross: Any) -> str:
@@ -38,8 +43,9 @@ def summarise(
         Rows of :func:`score_methods`: keys ``case``, ``width``, ``cross``, ``method``,
         ``seconds`` and the metrics of :func:`evaluate`.
     candidate, reference : str
-        Methods compared volume by volume on strict PCC in the last line ("candidate >
-        reference on k of n volumes"); the line is left out unless both were scored.
+        Methods compared volume by volume on strict PCC and on paper PCC against the
+        noise-free intensity in the last lines ("candidate > reference on k of n
+        volumes"); the lines are left out unless both were scored.
 
     Returns
     -------
@@ -71,15 +77,16 @@ def summarise(
             format(float(np.mean([float(r[key]) for r in group])), fmt) for _, key, fmt in _COLUMNS
         ]
         lines.append(f"| {_gap_label(width, cross)} | {method} | " + " | ".join(cells) + " |")
-    by_case: dict[str, dict[str, float]] = defaultdict(dict)
-    for row in rows:
-        by_case[str(row["case"])][str(row["method"])] = float(row["strict_pcc"])
-    compared = [s for s in by_case.values() if candidate in s and reference in s]
-    if compared:
-        wins = sum(s[candidate] > s[reference] for s in compared)
-        lines += [
-            "",
-            f"{candidate.capitalize()} strict PCC > {reference} on {wins} of "
-            f"{len(compared)} volumes.",
-        ]
-    return "\n".join(lines)
+    comparisons = []
+    for title, key in (("strict PCC", "strict_pcc"), ("paper PCC vs noise-free", _NOISE_FREE)):
+        by_case: dict[str, dict[str, float]] = defaultdict(dict)
+        for row in rows:
+            by_case[str(row["case"])][str(row["method"])] = float(row[key])
+        compared = [s for s in by_case.values() if candidate in s and reference in s]
+        if compared:
+            wins = sum(s[candidate] > s[reference] for s in compared)
+            comparisons.append(
+                f"{candidate.capitalize()} {title} > {reference} on {wins} of "
+                f"{len(compared)} volumes."
+            )
+    return "\n".join(lines + ([""] + comparisons if comparisons else []))
