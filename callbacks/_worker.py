@@ -37,7 +37,10 @@ class InpaintWorker:
     Idle time: with ``speculate`` the worker, while waiting for frames, runs the windows
     a scan ending at the latest frame would still need (:meth:`GapStream.speculate`),
     giving up as soon as a frame arrives. When the scan does end there, the corrected
-    volume is complete almost at once after the stop document.
+    volume is complete almost at once after the stop document. It starts only when
+    those windows (estimated time per window x windows) take less than the median of
+    the last frame intervals, or than the time already spent waiting for the next
+    frame, so a fast scan wastes little compute on it.
 
     Parameters
     ----------
@@ -230,8 +233,20 @@ class InpaintWorker:
     def _frames_waiting(self) -> bool:
         return not self._queue.empty() or bool(self._overflow)
 
+    def _worth_speculating(self) -> bool:
+        tail = self._stream.tail_seconds if self._stream is not None else None
+        with self._lock:
+            arrivals = self._received[-9:]
+        if tail is None or len(arrivals) < 2:
+            return False
+        period = float(np.median(np.diff(arrivals)))
+        waited = time.monotonic() - arrivals[-1]
+        # ski rental: start when frames usually come slower than the windows take, or
+        # once the wait has already been as long as they take (the next frame is late)
+        return tail <= max(period, waited)
+
     def _speculate(self) -> None:
-        if self._stream is None or self._stream.n_frames == 0:
+        if not self._worth_speculating():
             return
         started = time.perf_counter()
         if self._stream.speculate(interrupted=self._frames_waiting):

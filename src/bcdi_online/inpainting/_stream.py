@@ -91,6 +91,7 @@ class GapStream:
         self._final = 0
         self.windows_done = 0
         self.windows_speculated = 0
+        self.windows_predicted = 0  # every model call, kept or not (speed estimate)
         self.predict_seconds = 0.0
         self._finished = False
         self._speculation: tuple[int, list[tuple[Batch, np.ndarray]]] | None = None
@@ -229,6 +230,7 @@ class GapStream:
         out = self.predictor(torch.from_numpy(patch_batch), torch.from_numpy(gap_batch))
         pred = torch.as_tensor(out).detach().to("cpu", torch.float32).numpy()
         self.predict_seconds += time.perf_counter() - started
+        self.windows_predicted += len(batch)
         if pred.shape != patch_batch.shape:
             raise ModelError(
                 f"predictor returned shape {pred.shape} for patches of shape {patch_batch.shape}"
@@ -250,6 +252,13 @@ class GapStream:
             rows = stop - t0
             self._acc[t0:stop, k] += values[:rows] * weights[:rows]
             self._wsum[t0:stop, k] += weights[:rows]
+
+    @property
+    def tail_seconds(self) -> float | None:
+        """Estimated time to run one rocking position's windows; None before any ran."""
+        if not self.windows_predicted:
+            return None
+        return self.predict_seconds / self.windows_predicted * len(self.windows)
 
     def speculate(self, interrupted: Callable[[], bool] | None = None) -> bool:
         """Run now the windows a scan ending at the current frame would still need.
