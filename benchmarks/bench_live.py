@@ -2,7 +2,8 @@
 
 Run (2 CPU cores on the development machines)::
 
-    python benchmarks/bench_live.py [--frames 128] [--rates 0.25 0.5 0.8] [--weights PATH]
+    python benchmarks/bench_live.py [--frames 128] [--roi 516] [--rates 0.25 0.5 0.8]
+        [--no-overhead] [--weights PATH]
 
 1. Time the RunEngine spends per event with and without ``LiveInpainting`` subscribed
    (ophyd v1 detector, 516 x 516 MAXIPIX 2x2 frames inline in the events; the callback
@@ -134,9 +135,13 @@ def main() -> None:
         default=[0.25, 0.5, 0.8],
         help="frame rates of the paced scans, as fractions of the offline frame rate",
     )
+    parser.add_argument("--roi", type=int, default=516, help="square detector ROI, pixels")
+    parser.add_argument(
+        "--no-overhead", action="store_true", help="skip the RunEngine overhead measurement"
+    )
     parser.add_argument("--weights", default=None)
     args = parser.parse_args()
-    source = CrystalSource.simulate("maxipix_2x2", n_frames=args.frames, roi_size=516, seed=3)
+    source = CrystalSource.simulate("maxipix_2x2", n_frames=args.frames, roi_size=args.roi, seed=3)
     inpainter = GapInpainter(args.weights, device="cpu")
     data = np.stack([source.acquire(a) for a in source.frame_angles])
     start = time.perf_counter()
@@ -153,7 +158,8 @@ def main() -> None:
         server = SimpleTiledServer(directory=Path(tmp) / "tiled", readable_storage=[tmp])
         client = from_uri(server.uri)
         try:
-            out.update(per_event_overhead(source, inpainter, client))
+            if not args.no_overhead:
+                out.update(per_event_overhead(source, inpainter, client))
             out["paced"] = []
             for fraction in args.rates:
                 for speculate in (True, False):
