@@ -13,9 +13,8 @@ Run (2 CPU cores on the development machines)::
 2. Sustained rate: frames/s of the engine on full 516 x 516 MAXIPIX frames
    (``frames / offline inpaint time``).
 3. End-of-scan latency (stop document -> corrected volume complete in Tiled) of
-   ophyd-async scans paced at fractions (``--rates``) of that rate, with and without the
-   worker's idle-time speculation on the last windows, versus the offline ``inpaint``
-   time of the same volume. Goal <= 10 % at a rate the live processor sustains (the
+   ophyd-async scans paced at fractions (``--rates``) of that rate, versus the offline
+   ``inpaint`` time of the same volume. Goal <= 10 % at a rate the live processor sustains (the
    benchmark also reports the worst frame-to-final latency during the scan: if it
    grows with the scan, the worker was falling behind).
 """
@@ -85,12 +84,10 @@ def paced_latency(
     client,
     period: float,
     directory: Path,
-    *,
-    speculate: bool,
 ) -> dict:
     """End-of-scan latency of an ophyd-async scan paced at ``period`` seconds per frame."""
     run_engine = RunEngine({})
-    live = LiveInpainting(client, model=inpainter, speculate=speculate)
+    live = LiveInpainting(client, model=inpainter)
     run_engine.subscribe(live)
     stop_time: dict[str, float] = {}
     with init_devices():
@@ -113,13 +110,11 @@ def paced_latency(
     done = time.perf_counter()
     health = live.health()[uid]
     return {
-        "speculate": speculate,
         "period_s": period,
         "scan_s": stop_time["t"] - start,
         "end_of_scan_latency_s": done - stop_time["t"],
         "max_frame_to_final_s": health["max_latency_s"],
         "windows": health["windows"],
-        "windows_speculated": health["windows_speculated"],
         "status": health["status"],
     }
 
@@ -162,18 +157,11 @@ def main() -> None:
                 out.update(per_event_overhead(source, inpainter, client))
             out["paced"] = []
             for fraction in args.rates:
-                for speculate in (True, False):
-                    paced = paced_latency(
-                        source,
-                        inpainter,
-                        client,
-                        1.0 / (fraction * rate),
-                        Path(tmp),
-                        speculate=speculate,
-                    )
-                    paced["rate_fraction"] = fraction
-                    paced["latency_over_offline"] = paced["end_of_scan_latency_s"] / offline
-                    out["paced"].append(paced)
+                period = 1.0 / (fraction * rate)
+                paced = paced_latency(source, inpainter, client, period, Path(tmp))
+                paced["rate_fraction"] = fraction
+                paced["latency_over_offline"] = paced["end_of_scan_latency_s"] / offline
+                out["paced"].append(paced)
         finally:
             client.context.close()
             server.close()

@@ -56,9 +56,6 @@ class LiveInpainting:
         Event stream of the frames.
     queue_size : int
         Per-run queue length before the overflow policy (see :class:`InpaintWorker`).
-    speculate : bool
-        Use the worker's idle time to run the end-of-scan windows ahead, so the corrected
-        volume is complete soon after the last frame (see :class:`InpaintWorker`).
     group : str
         Container of the corrected scans under ``client``.
     fallback_dir : str or Path, optional
@@ -88,7 +85,6 @@ class LiveInpainting:
         mask: np.ndarray | None = None,
         stream_name: str = "primary",
         queue_size: int = 64,
-        speculate: bool = True,
         group: str = DEFAULT_GROUP,
         fallback_dir: str | Path | None = None,
         retry: RetryPolicy | None = None,
@@ -102,7 +98,6 @@ class LiveInpainting:
         info = model_metadata or info
         self.client, self.field, self.mask = client, field, mask
         self.stream_name, self.queue_size, self.keep_runs = stream_name, queue_size, keep_runs
-        self.speculate = speculate
         self.metadata = {
             "model": info,
             "window_plan": dataclasses.asdict(self.inpainter.plan),
@@ -141,7 +136,6 @@ class LiveInpainting:
                 mask=self.mask,
                 stream_name=self.stream_name,
                 queue_size=self.queue_size,
-                speculate=self.speculate,
                 metadata=self.metadata,
             )
         except Exception:

@@ -63,9 +63,6 @@ class LiveGapInpainter(DocumentRouter):
         Event stream holding the frames.
     queue_size : int
         Worker queue length before the overflow policy applies.
-    speculate : bool
-        Let the worker run the end-of-scan windows ahead while idle (see
-        :class:`InpaintWorker`).
     metadata : dict, optional
         Extra output metadata (model, window plan).
     """
@@ -80,15 +77,13 @@ class LiveGapInpainter(DocumentRouter):
         mask: np.ndarray | None = None,
         stream_name: str = "primary",
         queue_size: int = 64,
-        speculate: bool = True,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.start_doc, self.uid = start, str(start["uid"])
         self.inpainter, self.writer_factory = inpainter, writer_factory
         self.field, self.mask, self.stream_name = field, mask, stream_name
-        self.queue_size, self.speculate = queue_size, speculate
-        self.extra_metadata = dict(metadata or {})
+        self.queue_size, self.extra_metadata = queue_size, dict(metadata or {})
         self.worker: InpaintWorker | None = None
         self.ignored: str | None = None
         self.errors = 0
@@ -151,12 +146,7 @@ class LiveGapInpainter(DocumentRouter):
         }
         writer = self.writer_factory(self.uid, mask, metadata=metadata)
         self.worker = InpaintWorker(
-            self.inpainter,
-            writer,
-            mask,
-            source,
-            queue_size=self.queue_size,
-            speculate=self.speculate,
+            self.inpainter, writer, mask, source, queue_size=self.queue_size
         )
         logger.info("run %s: live inpainting of %r (mask: %s)", self.uid, field, source)
 

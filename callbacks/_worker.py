@@ -34,14 +34,6 @@ class InpaintWorker:
     is). Once the queue is drained the worker takes the whole overflow as one larger
     batch. Nothing is dropped; the RunEngine thread never waits.
 
-    Idle time: with ``speculate`` the worker, while waiting for frames, runs the windows
-    a scan ending at the latest frame would still need (:meth:`GapStream.speculate`),
-    giving up as soon as a frame arrives. When the scan does end there, the corrected
-    volume is complete almost at once after the stop document. It starts only when
-    those windows (estimated time per window x windows) take less than the median of
-    the last frame intervals, or than the time already spent waiting for the next
-    frame, so a fast scan wastes little compute on it.
-
     Parameters
     ----------
     inpainter : GapInpainter
@@ -54,9 +46,6 @@ class InpaintWorker:
         Where ``mask`` came from (metadata), or why it is missing.
     queue_size : int
         Items the queue holds before overflow.
-    speculate : bool
-        Use idle time to run the end-of-scan windows ahead (costs compute that is thrown
-        away whenever another frame follows; turn off to leave idle CPU to others).
     """
 
     def __init__(
@@ -67,9 +56,8 @@ class InpaintWorker:
         mask_source: str,
         *,
         queue_size: int = 64,
-        speculate: bool = True,
     ) -> None:
-        self.inpainter, self.writer, self.speculate = inpainter, writer, speculate
+        self.inpainter, self.writer = inpainter, writer
         self.mask, self.mask_source = mask, mask_source
         self._queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
         self._overflow: list[Item] = []
@@ -85,8 +73,6 @@ class InpaintWorker:
             "frames_final": 0,
             "frames_failed": 0,
             "windows": 0,
-            "windows_speculated": 0,
-            "speculate_s": 0.0,
             "overflow_events": 0,
             "degraded": False,
             "status": "running",
@@ -152,8 +138,6 @@ class InpaintWorker:
                         return batch
                     if self._exit_status is not None:
                         return None
-            if self.speculate:
-                self._guarded(self._speculate)
             try:
                 return [self._queue.get(timeout=0.05)]
             except queue.Empty:
@@ -229,29 +213,6 @@ class InpaintWorker:
         self.stats["frames_final"] = done.stop
         latency = time.monotonic() - self._received[done.stop - 1]
         self.stats["max_latency_s"] = max(self.stats["max_latency_s"], latency)
-
-    def _frames_waiting(self) -> bool:
-        return not self._queue.empty() or bool(self._overflow)
-
-    def _worth_speculating(self) -> bool:
-        tail = self._stream.tail_seconds if self._stream is not None else None
-        with self._lock:
-            arrivals = self._received[-9:]
-        if tail is None or len(arrivals) < 2:
-            return False
-        period = float(np.median(np.diff(arrivals)))
-        waited = time.monotonic() - arrivals[-1]
-        # ski rental: start when frames usually come slower than the windows take, or
-        # once the wait has already been as long as they take (the next frame is late)
-        return tail <= max(period, waited)
-
-    def _speculate(self) -> None:
-        if not self._worth_speculating():
-            return
-        started = time.perf_counter()
-        if self._stream.speculate(interrupted=self._frames_waiting):
-            self.stats["windows_speculated"] = self._stream.windows_speculated
-        self.stats["speculate_s"] += time.perf_counter() - started
 
     def _finish(self) -> None:
         if self._stream is None or self._stream.n_frames == 0:

@@ -192,34 +192,6 @@ def test_run_engine_abort_ends_aborted(run_engine, client, tmp_path):
     assert_same(data, offline(det))
 
 
-def _scan_then_idle(det, eta, idle_s: float):
-    @bpp.run_decorator()
-    def plan():
-        for position in np.linspace(*ETA, N_FRAMES):
-            yield from bps.mv(eta, position)
-            yield from bps.trigger_and_read([det, eta])
-        yield from bps.sleep(idle_s)  # the worker is idle before the stop document
-
-    return plan()
-
-
-@pytest.mark.parametrize("speculate", [True, False])
-def test_idle_worker_runs_the_end_of_scan_windows_ahead(run_engine, client, tmp_path, speculate):
-    det, eta = v1_detector()
-    live = make_live(client, tmp_path, speculate=speculate)
-    uid = run(run_engine, _scan_then_idle(det, eta, 1.0), live)
-    assert live.wait(WAIT)
-
-    data, _, metadata = corrected(client, uid)
-    assert metadata["status"] == "complete"
-    assert_same(data, offline(det))
-    health = live.health()[uid]
-    # 40 frames: the last windows start at frame 8, not a regular start (stride 24)
-    n_tail = health["windows_speculated"]
-    assert (n_tail > 0) == speculate
-    assert metadata["processing"]["windows_speculated"] == n_tail
-
-
 def test_two_scans_back_to_back_give_two_containers(run_engine, client, tmp_path):
     live = make_live(client, tmp_path)
     results = []

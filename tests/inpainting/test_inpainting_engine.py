@@ -141,69 +141,6 @@ def test_stream_equals_offline(chunk: int) -> None:
     np.testing.assert_allclose(stream.finish(), offline, rtol=1e-6)
 
 
-def _counting_mean() -> tuple[GapInpainter, Counting]:
-    counter = Counting()
-
-    def predictor(patches: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        counter(patches, masks)
-        return patches.mean(dim=(2, 3), keepdim=True) + 0.5 * patches
-
-    return GapInpainter(predictor), counter
-
-
-def test_speculated_tail_makes_finish_instant_and_bit_identical() -> None:
-    data = _data((45, 64, 80))
-    mask = _mask((64, 80), "cross", 6)
-    inpainter, counter = _counting_mean()
-    offline = inpainter(data, mask)
-    stream = inpainter.stream(mask)
-    for frame in data:
-        stream.add_frames(frame)
-        ready = stream.speculate()
-        assert ready == (stream.n_frames >= inpainter.plan.depth)
-    calls = counter.calls
-    np.testing.assert_array_equal(stream.finish(), offline)
-    assert counter.calls == calls  # nothing left to predict after the last frame
-    assert stream.windows_done == len(stream.windows) * 2  # rows at frames 0 and 13
-    assert stream.windows_speculated == len(stream.windows) * (45 - 32)  # 33..45, not 56
-
-
-def test_speculation_is_dropped_when_more_frames_come() -> None:
-    data = _data((45, 64, 80))
-    mask = _mask((64, 80), "column", 6)
-    inpainter, counter = _counting_mean()
-    offline = inpainter(data, mask)
-    stream = inpainter.stream(mask)
-    stream.add_frames(data[:40])
-    assert stream.speculate()
-    stream.add_frames(data[40:])
-    calls = counter.calls
-    np.testing.assert_array_equal(stream.finish(), offline)
-    assert counter.calls > calls  # the tail for 45 frames ran at the end
-
-
-def test_interrupted_speculation_gives_up_without_predicting() -> None:
-    data = _data((40, 64, 80))
-    mask = _mask((64, 80), "row", 6)
-    inpainter, counter = _counting_mean()
-    stream = inpainter.stream(mask)
-    stream.add_frames(data)
-    calls = counter.calls
-    assert not stream.speculate(interrupted=lambda: True)
-    assert counter.calls == calls and stream.windows_speculated == 0
-    np.testing.assert_array_equal(stream.finish(), inpainter(data, mask))
-
-
-@pytest.mark.parametrize(("n_frames", "ready"), [(20, False), (56, True)])
-def test_nothing_to_speculate_on_short_scans_or_regular_tails(n_frames: int, ready: bool) -> None:
-    inpainter, counter = _counting_mean()
-    stream = inpainter.stream(_mask((64, 80), "column", 6))
-    stream.add_frames(_data((n_frames, 64, 80)))
-    calls = counter.calls
-    assert stream.speculate() is ready  # 56 frames: the tail starts at 24, a regular start
-    assert counter.calls == calls
-
-
 def test_out_of_memory_halves_the_batch() -> None:
     state = {"failed": False}
 

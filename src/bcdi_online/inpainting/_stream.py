@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -17,9 +16,6 @@ from ._plan import SpatialWindow, WindowPlan, min_frame_shape, plan_frame, rocki
 logger = logging.getLogger(__name__)
 
 Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-Batch = list[tuple[int, int]]
-"""Windows predicted together: (rocking start, index into the frame plan)."""
 
 
 def importance(size: int, sigma_scale: float = 0.125) -> np.ndarray:
@@ -35,12 +31,6 @@ class GapStream:
 
     Accumulators hold one value per (frame, dead pixel), not per voxel, so memory grows
     with the gap, not with the frame.
-
-    The windows of the last rocking position are pulled back to end at the last frame,
-    so they can only run once the scan has ended. A live consumer with idle time calls
-    :meth:`speculate` to run them for the frames received so far; if the scan ends
-    there, :meth:`finish` only has to add the stored predictions (same windows, same
-    batches, same order: bit-identical to running them at the end).
 
     Parameters
     ----------
@@ -90,11 +80,8 @@ class GapStream:
         self._next_start = 0
         self._final = 0
         self.windows_done = 0
-        self.windows_speculated = 0
-        self.windows_predicted = 0  # every model call, kept or not (speed estimate)
         self.predict_seconds = 0.0
         self._finished = False
-        self._speculation: tuple[int, list[tuple[Batch, np.ndarray]]] | None = None
 
     def _gap_pixels(self, window: SpatialWindow, index: np.ndarray):
         local = index[window.slices]
@@ -145,7 +132,6 @@ class GapStream:
         ny, nx = self.frame_shape
         check_frames(frames, masks if masks is not None else self.mask[:ny, :nx], self.n_frames)
         k, start = len(frames), self.n_frames
-        self._speculation = None  # it was for a scan ending before these frames
         self._grow(start + k)
         padded = np.pad(frames.astype(np.float32, copy=False), ((0, 0), *self._pad), "symmetric")
         self._frames[start : start + k] = padded
@@ -177,42 +163,29 @@ class GapStream:
         *,
         masks: np.ndarray | None = None,
         keep: int | None = None,
-        sink: Callable[[Batch, np.ndarray], Any] | None = None,
-        interrupted: Callable[[], bool] | None = None,
-    ) -> bool:
-        """Predict every window at the given rocking starts.
-
-        Predictions are accumulated on gap pixels, or handed to ``sink`` instead. Before
-        each batch ``interrupted()`` is asked; if True the run stops and returns False.
-        """
+    ) -> None:
+        """Predict every window at the given rocking starts and accumulate on gap pixels."""
         masks = self._frame_masks if masks is None else masks
         jobs = [(t0, i) for t0 in starts for i in range(len(self.windows))]
-        by_shape: dict[tuple[int, int], Batch] = {}
+        by_shape: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for t0, i in jobs:
             w = self.windows[i]
             by_shape.setdefault((w.height, w.width), []).append((t0, i))
         for group in by_shape.values():
             position = 0
             while position < len(group):
-                if interrupted is not None and interrupted():
-                    return False
                 batch = group[position : position + self.batch_size]
                 try:
-                    pred = self._predict(frames, masks, batch)
+                    self._predict(frames, masks, batch, keep)
                 except torch.OutOfMemoryError:
                     if self.batch_size == 1:
                         raise
                     self.batch_size = max(1, self.batch_size // 2)
                     logger.warning("out of memory: batch size halved to %d", self.batch_size)
                     continue
-                if sink is None:
-                    self._accumulate(batch, pred, keep)
-                else:
-                    sink(batch, pred)
                 position += len(batch)
-        return True
 
-    def _predict(self, frames: np.ndarray, masks: np.ndarray | None, batch: Batch) -> np.ndarray:
+    def _predict(self, frames, masks, batch, keep) -> None:
         d = self.plan.depth
         patches, gaps = [], []
         for t0, i in batch:
@@ -230,7 +203,6 @@ class GapStream:
         out = self.predictor(torch.from_numpy(patch_batch), torch.from_numpy(gap_batch))
         pred = torch.as_tensor(out).detach().to("cpu", torch.float32).numpy()
         self.predict_seconds += time.perf_counter() - started
-        self.windows_predicted += len(batch)
         if pred.shape != patch_batch.shape:
             raise ModelError(
                 f"predictor returned shape {pred.shape} for patches of shape {patch_batch.shape}"
@@ -238,10 +210,6 @@ class GapStream:
         bad = ~np.isfinite(pred) & gap_batch
         if bad.any():
             raise ModelError(f"predictor returned {int(bad.sum())} NaN or inf values in the gap")
-        return pred
-
-    def _accumulate(self, batch: Batch, pred: np.ndarray, keep: int | None) -> None:
-        d = self.plan.depth
         self.windows_done += len(batch)
         for (t0, i), p in zip(batch, pred, strict=True):
             w = self.windows[i]
@@ -252,50 +220,6 @@ class GapStream:
             rows = stop - t0
             self._acc[t0:stop, k] += values[:rows] * weights[:rows]
             self._wsum[t0:stop, k] += weights[:rows]
-
-    @property
-    def tail_seconds(self) -> float | None:
-        """Estimated time to run one rocking position's windows; None before any ran."""
-        if not self.windows_predicted:
-            return None
-        return self.predict_seconds / self.windows_predicted * len(self.windows)
-
-    def speculate(self, interrupted: Callable[[], bool] | None = None) -> bool:
-        """Run now the windows a scan ending at the current frame would still need.
-
-        Call it when idle between frames. The predictions are kept, not accumulated:
-        :meth:`finish` uses them if no frame arrives in between, :meth:`add_frames`
-        drops them otherwise. Scans shorter than a window are not speculated on.
-
-        Parameters
-        ----------
-        interrupted : callable, optional
-            Asked before each batch; return True (a frame is waiting) to give up.
-
-        Returns
-        -------
-        bool
-            True when :meth:`finish` at the current frame count has no window left to run.
-        """
-        n, d = self.n_frames, self.plan.depth
-        if self._finished or n < d:
-            return self._finished
-        last = n - d
-        if last % self.plan.stride == 0:  # a regular start: already run by add_frames
-            return True
-        if self._speculation is not None and self._speculation[0] == n:
-            return True
-        stored: list[tuple[Batch, np.ndarray]] = []
-        if not self._run(
-            self._frames,
-            [last],
-            sink=lambda batch, pred: stored.append((batch, pred)),
-            interrupted=interrupted,
-        ):
-            return False
-        self.windows_speculated += len(self.windows)
-        self._speculation = (n, stored)
-        return True
 
     def result(self, upto: int | None = None, start: int = 0) -> np.ndarray:
         """Corrected frames ``[start, upto)`` as they stand (final up to the last returned range).
@@ -348,12 +272,8 @@ class GapStream:
             self._run(frames, [0], masks=masks, keep=n)
         else:
             last = rocking_starts(n, self.plan)[-1]
-            if self._speculation is not None and self._speculation[0] == n:
-                for batch, pred in self._speculation[1]:
-                    self._accumulate(batch, pred, None)
-            elif last % self.plan.stride:  # not a regular start, so not yet processed
+            if last % self.plan.stride:  # not a regular start, so not yet processed
                 self._run(self._frames, [last])
-        self._speculation = None
         self._final = n
         self._finished = True
         return self.result()
