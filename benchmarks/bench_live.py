@@ -14,9 +14,9 @@ Run (2 CPU cores on the development machines)::
    (``frames / offline inpaint time``).
 3. End-of-scan latency (stop document -> corrected volume complete in Tiled) of
    ophyd-async scans paced at fractions (``--rates``) of that rate, versus the offline
-   ``inpaint`` time of the same volume. Goal <= 10 % at a rate the live processor sustains (the
-   benchmark also reports the worst frame-to-final latency during the scan: if it
-   grows with the scan, the worker was falling behind).
+   ``inpaint`` time of the same volume. Goal <= 10 % at a rate the live processor
+   sustains (the benchmark also reports the worst frame-to-final latency during the
+   scan: if it grows with the scan, the worker was falling behind).
 """
 
 from __future__ import annotations
@@ -79,11 +79,7 @@ def per_event_overhead(source: CrystalSource, inpainter: GapInpainter, client) -
 
 
 def paced_latency(
-    source: CrystalSource,
-    inpainter: GapInpainter,
-    client,
-    period: float,
-    directory: Path,
+    source: CrystalSource, inpainter: GapInpainter, client, period: float, directory: Path
 ) -> dict:
     """End-of-scan latency of an ophyd-async scan paced at ``period`` seconds per frame."""
     run_engine = RunEngine({})
