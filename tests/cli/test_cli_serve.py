@@ -11,10 +11,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
 import numpy as np
 import pytest
 from bluesky.callbacks.zmq import Publisher
 from bluesky.plans import scan
+from bluesky.utils import RunEngineInterrupted
 from ophyd.sim import SynAxis
 from tiled.client import from_uri
 from tiled.server import SimpleTiledServer
@@ -52,7 +55,7 @@ def tiled(tmp_path: Path) -> Iterator[SimpleTiledServer]:
     server.close()
 
 
-def _start_consumer(out_port: int, server: SimpleTiledServer, tmp_path: Path):
+def _start_consumer(out_port: int, server: SimpleTiledServer, tmp_path: Path, grace: float = 30.0):
     command = [
         _bin("bcdi-online"),
         "--log-level",
@@ -67,7 +70,7 @@ def _start_consumer(out_port: int, server: SimpleTiledServer, tmp_path: Path):
         "--fallback-dir",
         str(tmp_path / "fallback"),
         "--grace",
-        "30",
+        str(grace),
     ]
     env = dict(os.environ, TILED_API_KEY=server.api_key)
     process = subprocess.Popen(
@@ -116,3 +119,34 @@ def test_serve_inpaints_runs_published_over_0mq(run_engine, proxy, tiled, tmp_pa
         out, err = consumer.communicate(timeout=60)
     assert consumer.returncode == 0, err
     assert "stopping" in out
+
+
+def test_serve_shutdown_with_a_run_in_progress_exits_1_and_names_it(
+    run_engine, proxy, tiled, tmp_path
+):
+    in_port, out_port = proxy
+    consumer = _start_consumer(out_port, tiled, tmp_path, grace=2.0)
+    publisher = Publisher(f"127.0.0.1:{in_port}")
+    token = run_engine.subscribe(publisher)
+    source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=6)
+    eta = SynAxis(name="eta")
+    det = SimBcdiDetectorV1(source, eta, name="mpx")
+
+    @bpp.run_decorator()
+    def paused_scan():
+        for position in np.linspace(-0.5, 0.5, 8):
+            yield from bps.mv(eta, position)
+            yield from bps.trigger_and_read([det, eta])
+        yield from bps.pause()  # the run stays open: no stop document
+
+    try:
+        with pytest.raises(RunEngineInterrupted):
+            run_engine(paused_scan())
+        time.sleep(3)  # let the consumer receive the frames
+    finally:
+        run_engine.unsubscribe(token)
+        publisher.close()
+        consumer.send_signal(signal.SIGTERM)
+        _, err = consumer.communicate(timeout=60)
+    assert consumer.returncode == 1
+    assert "still in progress" in err

@@ -21,9 +21,6 @@ _COLUMNS = (
 )
 
 
-_NOISE_FREE = "paper_pcc_noise_free"
-
-
 def _gap_label(width: Any, cross: Any) -> str:
     """``"6 px single"``; ``cross`` is a bool or its string (as :func:`score_methods` writes)."""
     return f"{width} px {'cross' if str(cross) == 'True' else 'single'}"
@@ -78,7 +75,10 @@ def summarise(
         ]
         lines.append(f"| {_gap_label(width, cross)} | {method} | " + " | ".join(cells) + " |")
     comparisons = []
-    for title, key in (("strict PCC", "strict_pcc"), ("paper PCC vs noise-free", _NOISE_FREE)):
+    for title, key in (
+        ("strict PCC", "strict_pcc"),
+        ("paper PCC vs noise-free", "paper_pcc_noise_free"),
+    ):
         by_case: dict[str, dict[str, float]] = defaultdict(dict)
         for row in rows:
             by_case[str(row["case"])][str(row["method"])] = float(row[key])
