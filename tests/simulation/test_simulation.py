@@ -199,6 +199,50 @@ def test_plot_central_slices(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _intensity_correlation(intensity: np.ndarray, a: int, b: int) -> float:
+    """Correlation of grid coordinates ``a`` and ``b`` weighted by the peak's intensity."""
+    weight = np.where(intensity > 1e-3 * intensity.max(), intensity, 0.0)
+    coords = np.indices(intensity.shape).astype(float)
+    centred = [c - (weight * c).sum() / weight.sum() for c in coords]
+    moment = [[(weight * ci * cj).sum() for cj in centred] for ci in centred]
+    return float(moment[a][b] / np.sqrt(moment[a][a] * moment[b][b]))
+
+
+@pytest.mark.parametrize(("axes", "term"), [((0, 1), 0), ((0, 2), 1), ((1, 2), 2)])
+@pytest.mark.parametrize("amount", [-0.4, 0.4])
+def test_shear_tilts_the_peak_as_the_sampling_grid_says(axes, term, amount):
+    # q = B p with B unit lower-triangular: the covariance of p is (B^T B)^-1 times that
+    # of the cube's (isotropic) peak, whose off-diagonal term is -amount / sqrt(1 + amount^2)
+    shear = [0.0, 0.0, 0.0]
+    shear[term] = amount
+    cube = CrystalParams(shape="cube", oversampling=3.0, photon_budget=1e9)
+    straight = simulate_volume((48, 48, 48), cube).expected
+    sheared = simulate_volume((48, 48, 48), cube, shear=tuple(shear)).expected
+    assert abs(_intensity_correlation(straight, *axes)) < 0.01
+    expected = -amount / np.sqrt(1 + amount**2)
+    assert _intensity_correlation(sheared, *axes) == pytest.approx(expected, abs=0.03)
+
+
+def test_coherence_blur_lowers_fringe_visibility_and_keeps_the_budget():
+    cube = CrystalParams(shape="cube", oversampling=3.0, photon_budget=1e8)
+    sharp = simulate_volume((48, 48, 48), cube).expected
+    blurred = simulate_volume((48, 48, 48), cube, coherence_blur=1.0).expected
+    # first fringe minimum along x (3 px from the peak at oversampling 3), over the peak
+    assert sharp[24, 24, 27] / sharp[24, 24, 24] < 1e-3
+    assert blurred[24, 24, 27] / blurred[24, 24, 24] > 0.05
+    assert blurred.sum() == pytest.approx(1e8, rel=1e-3)
+
+
+def test_random_measurement_effects_are_opt_in():
+    plain = CrystalParams.random(np.random.default_rng(7))
+    again = CrystalParams.random(np.random.default_rng(7))
+    effects = CrystalParams.random(np.random.default_rng(7), measurement_effects=True)
+    assert plain == again
+    assert plain.shear == (0.0, 0.0, 0.0) and plain.coherence_blur == 0.0
+    assert dataclasses.replace(effects, shear=plain.shear, coherence_blur=0.0) == plain
+    assert max(abs(t) for t in effects.shear) > 0 and effects.coherence_blur > 0
+
+
 @pytest.mark.parametrize(
     "fields",
     [
@@ -213,6 +257,9 @@ def test_plot_central_slices(tmp_path):
         {"wulff_ratio": 5.0},
         {"hull_facets": 2},
         {"rotation": (0.0, 1.0)},
+        {"shear": (0.0, 1.5, 0.0)},
+        {"shear": (0.1, 0.2)},
+        {"coherence_blur": -0.5},
     ],
 )
 def test_bad_crystal_params_raise(fields):

@@ -128,6 +128,19 @@ def test_generate_training_set_has_both_widths(patches):
             assert float(expected[()].max()) > 1.0
 
 
+def test_generate_training_set_with_measurement_effects(tmp_path):
+    plain = generate_training_set(tmp_path / "plain.h5", n_volumes=2, volume_shape=(36, 36, 72))
+    effects = generate_training_set(
+        tmp_path / "effects.h5", n_volumes=2, volume_shape=(36, 36, 72), effects_fraction=1.0
+    )
+    with h5py.File(plain) as f, h5py.File(effects) as g:
+        assert f.attrs["effects_fraction"] == 0.0 and g.attrs["effects_fraction"] == 1.0
+        assert f["expected_32"].shape[1:] == g["expected_32"].shape[1:] == (32, 32, 32)
+        assert not np.array_equal(f["expected_32"][0], g["expected_32"][0])
+    with pytest.raises(ValueError, match="effects_fraction 1.5"):
+        generate_training_set(tmp_path / "bad.h5", n_volumes=1, effects_fraction=1.5)
+
+
 def test_patch_set_batch(patches):
     patch_set = PatchSet(patches, 64, slice(0, 4))
     counts, expected, masks = patch_set.batch(np.random.default_rng(0), 3)

@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="gap widths in pixels (default: 6 12 38)",
     )
     parser.add_argument(
+        "--measurement-effects",
+        action="store_true",
+        help="measure the same crystals through a sheared detector frame with partial "
+        "coherence (a harder, out-of-training-distribution set for models trained without)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("evaluation"),
@@ -80,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("simulating the validation scans", total=None)
-        cases = validation_set(per_case=args.per_case, widths=args.widths)
+        cases = validation_set(
+            per_case=args.per_case,
+            widths=args.widths,
+            measurement_effects=args.measurement_effects,
+        )
         progress.update(task, description="scoring", total=len(cases))
         for case in cases:
             rows += score_methods(methods, [case])
@@ -93,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         "device": str(getattr(inpainter.predictor, "device", args.device)),
         "per_case": args.per_case,
         "widths": list(args.widths),
+        "measurement_effects": args.measurement_effects,
         "seconds": time.perf_counter() - started,
         "rows": rows,
     }

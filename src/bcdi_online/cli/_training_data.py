@@ -30,6 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="patches of width 32 and 64 cut from each crystal (default: 8 3)",
     )
     parser.add_argument(
+        "--effects-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fraction of crystals measured through a sheared detector frame with partial "
+        "coherence (default: 0)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("runs/train_patches.h5"),
@@ -53,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         volume_shape=tuple(args.volume_shape),
         patches_per_volume=tuple(args.patches),
         seed=args.seed,
+        effects_fraction=args.effects_fraction,
     )
     with h5py.File(path, "r") as f:
         counts = {w: len(f[f"counts_{w}"]) for w in (32, 64)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ def validation_set(
     per_case: int = 2,
     widths: Iterable[int] = (6, 12, 38),
     seed: int = VALIDATION_SEED,
+    measurement_effects: bool = False,
 ) -> list[ValidationCase]:
     """Build the validation scans: every width x single/cross x low/high counts.
 
@@ -87,6 +89,10 @@ def validation_set(
         Gap widths in pixels.
     seed : int
         First seed.
+    measurement_effects : bool
+        Draw the crystals with a detector-frame shear and partial-coherence blur
+        (:meth:`CrystalParams.random`): the same crystals and gaps, measured as a
+        rocking scan sees them.
 
     Returns
     -------
@@ -100,9 +106,15 @@ def validation_set(
                 for i in range(per_case):
                     rng = np.random.default_rng(seed + index)
                     index += 1
-                    params = CrystalParams.random(
-                        rng, photon_budget=float(10 ** rng.uniform(lo, hi))
-                    )
+                    photons = float(10 ** rng.uniform(lo, hi))
+                    params = CrystalParams.random(rng, photon_budget=photons)
+                    if measurement_effects:
+                        effects = CrystalParams.random(
+                            np.random.default_rng([seed + index, 1]), measurement_effects=True
+                        )
+                        params = dataclasses.replace(
+                            params, shear=effects.shear, coherence_blur=effects.coherence_blur
+                        )
                     diffraction = simulate_volume(shape, params)
                     mask = _mask(shape[1:], width, cross, rng)
                     data = diffraction.counts.copy()

@@ -82,7 +82,25 @@ def facets(params: CrystalParams, rng: np.random.Generator) -> tuple[np.ndarray,
         substrate = np.array([[0.0, 0.0, -1.0]])
         normals = np.vstack([normals, substrate])
         dist = np.concatenate([dist, [-params.truncation]])
-    return normals, dist
+    return _sheared(normals, dist, params.shear)
+
+
+def _sheared(
+    normals: np.ndarray, distances: np.ndarray, shear: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Facets of the crystal seen through a sheared sampling grid.
+
+    A grid that samples reciprocal space through ``q = B p`` (``B`` unit lower-triangular
+    with ``shear`` off the diagonal) sees the intensity of the object ``rho(B^-T r)``: the
+    half-space ``n . r <= d`` becomes ``(B^-1 n) . r <= d``, renormalised.
+    """
+    if not any(shear):
+        return normals, distances
+    zy, zx, yx = shear
+    b = np.array([[1.0, 0.0, 0.0], [zy, 1.0, 0.0], [zx, yx, 1.0]])
+    mapped = normals @ np.linalg.inv(b).T
+    norm = np.linalg.norm(mapped, axis=1)
+    return mapped / norm[:, None], distances / norm
 
 
 def signed_distance(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import scipy.fft
+import scipy.ndimage
 
 from .._errors import SimulationError
 from ._crystal import density
@@ -99,8 +100,9 @@ def simulate_volume(
     Returns
     -------
     Diffraction
-        Expected intensity scaled to ``params.photon_budget`` photons (plus background),
-        its Poisson draw, and the object.
+        Expected intensity (blurred by ``params.coherence_blur``, scaled to
+        ``params.photon_budget`` photons, plus background), its Poisson draw, and the
+        object.
     """
     if len(shape) != 3 or min(shape) < 8:
         raise SimulationError(f"volume shape {shape} must be 3D with every axis >= 8")
@@ -115,6 +117,8 @@ def simulate_volume(
         params = dataclasses.replace(params, **overrides)
     obj = crystal_object(shape, params)
     intensity = bragg_intensity(obj)
+    if params.coherence_blur > 0:
+        intensity = scipy.ndimage.gaussian_filter(intensity, params.coherence_blur, mode="wrap")
     expected = intensity * np.float32(params.photon_budget / float(intensity.sum()))
     if params.background > 0:
         expected += np.float32(params.background)

@@ -120,8 +120,9 @@ def read_scan(path: str | Path, *, with_truth: bool = True) -> RockingScan:
             names = {field.name for field in dataclasses.fields(CrystalParams)}
             fields = {k: v for k, v in sim.attrs.items() if k in names}  # not NX_class
             fields = {k: v.item() if isinstance(v, np.generic) else v for k, v in fields.items()}
-            if "rotation" in fields:
-                fields["rotation"] = tuple(float(a) for a in fields["rotation"])
+            for vector in ("rotation", "shear"):  # stored as arrays
+                if vector in fields:
+                    fields[vector] = tuple(float(a) for a in fields[vector])
             params = CrystalParams(**fields)
             metadata = json.loads(sim.attrs.get("metadata", "{}"))
         return RockingScan(

@@ -50,6 +50,15 @@ class CrystalParams:
         Number of random facets of a ``"hull"`` crystal.
     seed : int
         Seed of every random draw made from these parameters (phase field, noise).
+    shear : tuple of float
+        Off-diagonal terms (zy, zx, yx) of the linear map from the orthogonal reciprocal
+        frame to the sampled grid: a rocking scan samples reciprocal space on a sheared,
+        non-orthogonal grid (detector frame), so the measured peak and its fringes are
+        sheared. 0 = orthogonal frame.
+    coherence_blur : float
+        Standard deviation (voxels) of the Gaussian the intensity is convolved with:
+        partial coherence of the beam and detector point spread, which lower the fringe
+        visibility. 0 = fully coherent.
     """
 
     shape: ShapeName = "wulff"
@@ -65,6 +74,8 @@ class CrystalParams:
     truncation: float = -0.3
     hull_facets: int = 14
     seed: int = 0
+    shear: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    coherence_blur: float = 0.0
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -90,15 +101,25 @@ class CrystalParams:
             raise SimulationError(f"hull_facets {self.hull_facets} must be >= 4")
         if len(self.rotation) != 3:
             raise SimulationError(f"rotation {self.rotation} must be three Euler angles")
+        if len(self.shear) != 3 or max(abs(t) for t in self.shear) > 1.0:
+            raise SimulationError(f"shear {self.shear} must be three terms in [-1, 1]")
+        if not 0.0 <= self.coherence_blur <= 3.0:
+            raise SimulationError(f"coherence_blur {self.coherence_blur} outside [0, 3]")
 
     @classmethod
-    def random(cls, rng: np.random.Generator, **overrides: Any) -> CrystalParams:
+    def random(
+        cls, rng: np.random.Generator, *, measurement_effects: bool = False, **overrides: Any
+    ) -> CrystalParams:
         """Draw parameters covering the variety met at BCDI beamlines.
 
         Parameters
         ----------
         rng : numpy.random.Generator
             Source of randomness.
+        measurement_effects : bool
+            Also draw a detector-frame shear (terms up to 0.5 between the rocking and
+            detector axes, 0.2 between the detector axes) and a partial-coherence blur
+            (0-1 voxel). Off by default, which keeps the draws of earlier versions.
         **overrides
             Fields to fix instead of drawing.
         """
@@ -119,6 +140,9 @@ class CrystalParams:
             "hull_facets": int(rng.integers(8, 24)),
             "seed": int(rng.integers(2**31)),
         }
+        if measurement_effects:
+            values["shear"] = tuple(float(t) for t in rng.uniform(-1, 1, 3) * (0.5, 0.5, 0.2))
+            values["coherence_blur"] = float(rng.uniform(0.0, 1.0))
         values.update(overrides)
         return cls(**values)
 

@@ -40,6 +40,7 @@ def generate_training_set(
     volume_shape: tuple[int, int, int] = (64, 96, 96),
     patches_per_volume: tuple[int, int] = (8, 3),
     seed: int = 0,
+    effects_fraction: float = 0.0,
 ) -> Path:
     """Simulate crystals and store patches of (noisy counts, noise-free expected).
 
@@ -60,18 +61,25 @@ def generate_training_set(
         Patches of width 32 and of width 64 cut from each volume.
     seed : int
         Master seed.
+    effects_fraction : float
+        Fraction of the crystals drawn with measurement effects (detector-frame shear,
+        partial-coherence blur; see :meth:`CrystalParams.random`). 0 keeps the draws of
+        earlier versions for a given seed.
 
     Returns
     -------
     Path
     """
+    if not 0.0 <= effects_fraction <= 1.0:
+        raise ValueError(f"effects_fraction {effects_fraction} outside [0, 1]")
     rng = np.random.default_rng(seed)
     out: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[int]]] = {
         w: ([], [], []) for w in PATCH_WIDTHS
     }
     for index in track(range(n_volumes), description="simulating training crystals"):
         shape = tuple(int(n * rng.uniform(1.0, 1.25)) // 2 * 2 for n in volume_shape)
-        params = CrystalParams.random(rng)
+        effects = effects_fraction > 0 and rng.random() < effects_fraction
+        params = CrystalParams.random(rng, measurement_effects=bool(effects))
         diffraction = simulate_volume(shape, params)  # type: ignore[arg-type]
         order = rng.permutation(3)
         counts = diffraction.counts.transpose(order)
@@ -97,7 +105,12 @@ def generate_training_set(
             f.create_dataset(f"counts_{width}", data=np.stack(c) if c else empty)
             f.create_dataset(f"expected_{width}", data=np.stack(e) if e else empty)
             f.create_dataset(f"volume_index_{width}", data=np.asarray(v, dtype=np.int64))
-        f.attrs.update(n_volumes=n_volumes, seed=seed, volume_shape=volume_shape)
+        f.attrs.update(
+            n_volumes=n_volumes,
+            seed=seed,
+            volume_shape=volume_shape,
+            effects_fraction=effects_fraction,
+        )
     return path
 
 
