@@ -145,8 +145,14 @@ class LiveGapInpainter(DocumentRouter):
             **self.extra_metadata,
         }
         writer = self.writer_factory(self.uid, mask, metadata=metadata)
+        points = self.start_doc.get("num_points")
         self.worker = InpaintWorker(
-            self.inpainter, writer, mask, source, queue_size=self.queue_size
+            self.inpainter,
+            writer,
+            mask,
+            source,
+            queue_size=self.queue_size,
+            expected_frames=points if isinstance(points, int) and points > 0 else None,
         )
         logger.info("run %s: live inpainting of %r (mask: %s)", self.uid, field, source)
 

@@ -46,6 +46,9 @@ class InpaintWorker:
         Where ``mask`` came from (metadata), or why it is missing.
     queue_size : int
         Items the queue holds before overflow.
+    expected_frames : int, optional
+        Planned frame count (the start document's ``num_points``): lets the engine run
+        the last full windows before the scan ends. A wrong count costs only wasted work.
     """
 
     def __init__(
@@ -56,8 +59,10 @@ class InpaintWorker:
         mask_source: str,
         *,
         queue_size: int = 64,
+        expected_frames: int | None = None,
     ) -> None:
         self.inpainter, self.writer = inpainter, writer
+        self.expected_frames = expected_frames
         self.mask, self.mask_source = mask, mask_source
         self._queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
         self._overflow: list[Item] = []
@@ -69,6 +74,7 @@ class InpaintWorker:
         self._received: list[float] = []  # arrival time of each frame
         self.stats: dict[str, Any] = {
             "frames_received": 0,
+            "expected_frames": expected_frames,
             "frames_processed": 0,
             "frames_final": 0,
             "frames_failed": 0,
@@ -189,7 +195,11 @@ class InpaintWorker:
         self.writer.set_gap_mask(self.mask)
         self.writer.update_metadata(mask_source=self.mask_source, frame_shape=list(shape))
         self._passthrough = not self.mask.any()  # as GapInpainter.__call__: nothing to fill
-        self._stream = None if self._passthrough else self.inpainter.stream(self.mask)
+        self._stream = (
+            None
+            if self._passthrough
+            else self.inpainter.stream(self.mask, expected_frames=self.expected_frames)
+        )
 
     def _process(self, batch: list[Item]) -> None:
         frames = self._read(batch)

@@ -85,6 +85,7 @@ def test_v1_inline_frames_live_equals_offline(run_engine, client, tmp_path, n_fr
     assert metadata["local_fallback"] is None and metadata["frames_in_tiled"] == n_frames
     health = live.health()[uid]
     assert health["frames_received"] == health["frames_final"] == n_frames
+    assert health["expected_frames"] == n_frames  # the start document's num_points
     assert health["queue_depth"] == 0 and health["frames_failed"] == 0
     assert health["windows"] > 0 and health["last_error"] is None
 

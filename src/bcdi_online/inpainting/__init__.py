@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._inpainter import GapInpainter, inpaint
-from ._plan import SpatialWindow, WindowPlan, dense_starts, plan_frame, rocking_starts
+from ._plan import SpatialWindow, WindowPlan, dense_starts, plan_frame, rocking_windows
 from ._stream import GapStream, importance
 
 __all__ = [
@@ -15,5 +15,5 @@ __all__ = [
     "importance",
     "inpaint",
     "plan_frame",
-    "rocking_starts",
+    "rocking_windows",
 ]

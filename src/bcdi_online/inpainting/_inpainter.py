@@ -69,14 +69,19 @@ class GapInpainter:
         self.batch_size = batch_size or (64 if on_gpu else 16)
         self.zero_gap = zero_gap
 
-    def stream(self, mask: np.ndarray) -> GapStream:
-        """Start an incremental run for frames with the dead pixels ``mask`` (ny, nx)."""
+    def stream(self, mask: np.ndarray, *, expected_frames: int | None = None) -> GapStream:
+        """Start an incremental run for frames with the dead pixels ``mask`` (ny, nx).
+
+        ``expected_frames``, the planned frame count when known, lets the stream run the
+        last full windows before the scan ends (see :class:`GapStream`).
+        """
         return GapStream(
             self.predictor,
             np.asarray(mask, bool),
             self.plan,
             self.batch_size,
             zero_gap=self.zero_gap,
+            expected_frames=expected_frames,
         )
 
     def __call__(self, data: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Window planning: where, across the detector frame, the gap mask needs predictions.
 
 Windows are planned in the frame (y, x) once; the rocking axis is tiled separately by
-:func:`rocking_starts`, a pure function of the number of frames, so a live stream and an
+:func:`rocking_windows`, a pure function of the number of frames, so a live stream and an
 offline call process exactly the same windows.
 """
 
@@ -32,6 +32,10 @@ class WindowPlan:
         Window sizes are rounded up to a multiple of this (the model's requirement).
     overlap : float
         Fractional overlap of neighbouring windows along the rocking and stripe axes.
+    tail_depth : int
+        Depth of the last window along the rocking axis, which alone covers the last
+        ``tail_depth // 2`` frames; shallower than ``depth``, it is the only work left when
+        a live scan ends (see :func:`rocking_windows`). ``depth`` (or 0) turns it off.
     """
 
     depth: int = 32
@@ -39,6 +43,19 @@ class WindowPlan:
     context: int = 13
     size_multiple: int = 4
     overlap: float = 0.25
+    tail_depth: int = 16
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tail_depth <= self.depth or self.tail_depth % self.size_multiple:
+            raise ValueError(
+                f"tail_depth {self.tail_depth} must be a multiple of size_multiple "
+                f"{self.size_multiple} in [0, depth {self.depth}]"
+            )
+
+    @property
+    def tail_reserve(self) -> int:
+        """Frames at the end of a scan that only the tail window covers (0: no tail)."""
+        return self.tail_depth // 2 if 0 < self.tail_depth < self.depth else 0
 
     @property
     def stride(self) -> int:
@@ -93,9 +110,34 @@ def dense_starts(size: int, window: int, stride: int) -> list[int]:
     return starts
 
 
-def rocking_starts(n_frames: int, plan: WindowPlan) -> list[int]:
-    """Window starts along the rocking axis for a scan of ``n_frames`` (>= ``plan.depth``)."""
-    return dense_starts(n_frames, plan.depth, plan.stride)
+def rocking_windows(n_frames: int, plan: WindowPlan) -> list[tuple[int, int]]:
+    """Windows (start, depth) along the rocking axis for a scan of ``n_frames`` frames.
+
+    Full-depth windows every ``plan.stride`` frames cover ``[0, n_frames - reserve)`` (the
+    last one pulled back to end there) and a ``plan.tail_depth`` window covers the last
+    frames, overlapping the full ones by ``reserve = plan.tail_reserve`` frames. So a live
+    scan can run every full window before its last ``reserve`` frames arrive, and the
+    work left at its end is ``tail_depth / depth`` of a rocking position. Scans too short
+    for a tail get full windows only; shorter than ``plan.depth``, a single window (the
+    caller pads the frames).
+
+    Parameters
+    ----------
+    n_frames : int
+        Number of frames of the scan.
+    plan : WindowPlan
+        Settings.
+
+    Returns
+    -------
+    list of (int, int)
+        (first frame, depth) of each window, in increasing start order.
+    """
+    reserve = plan.tail_reserve
+    if not reserve or n_frames - reserve < plan.depth:
+        return [(s, plan.depth) for s in dense_starts(n_frames, plan.depth, plan.stride)]
+    full = dense_starts(n_frames - reserve, plan.depth, plan.stride)
+    return [(s, plan.depth) for s in full] + [(n_frames - plan.tail_depth, plan.tail_depth)]
 
 
 def _centred(centre: float, size: int, extent: int) -> int:

@@ -11,7 +11,7 @@ import torch
 
 from .._errors import InputDataError, ModelError
 from ._checks import check_frames
-from ._plan import SpatialWindow, WindowPlan, min_frame_shape, plan_frame, rocking_starts
+from ._plan import SpatialWindow, WindowPlan, min_frame_shape, plan_frame, rocking_windows
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,11 @@ class GapStream:
         Windows per predictor call (halved on GPU out-of-memory).
     zero_gap : bool
         Zero gap voxels before prediction (False only for tests of the tiler).
+    expected_frames : int, optional
+        Frames the scan is planned to have (a start document's ``num_points``). Windows
+        that belong to the plan for that many frames then run as soon as their frames
+        exist, held apart until :meth:`finish` confirms the frame count (and dropped if
+        the scan ends with another count), so only the tail window is left at the end.
     """
 
     def __init__(
@@ -54,6 +59,7 @@ class GapStream:
         batch_size: int,
         *,
         zero_gap: bool = True,
+        expected_frames: int | None = None,
     ) -> None:
         self.predictor, self.plan, self.batch_size, self.zero_gap = (
             predictor,
@@ -71,13 +77,16 @@ class GapStream:
         index = np.full(self.mask.shape, -1, dtype=np.int64)
         index[gy, gx] = np.arange(len(gy))
         self._local = [self._gap_pixels(w, index) for w in self.windows]
-        self._w_rock = importance(plan.depth)
+        self._w_rock: dict[int, np.ndarray] = {}
+        self.expected_frames = expected_frames
         self._frames = np.zeros((0, *self.mask.shape), np.float32)
         self._frame_masks: np.ndarray | None = None
         self._acc = np.zeros((0, len(gy)), np.float32)
         self._wsum = np.zeros((0, len(gy)), np.float32)
         self.n_frames = 0
         self._next_start = 0
+        self._committed: set[tuple[int, int]] = set()
+        self._pending: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._final = 0
         self.windows_done = 0
         self.predict_seconds = 0.0
@@ -140,43 +149,90 @@ class GapStream:
                 self._frame_masks = np.broadcast_to(self.mask, self._frames.shape).copy()
             self._frame_masks[start : start + k] = np.pad(masks, ((0, 0), *self._pad), "symmetric")
         self.n_frames += k
-        starts = []
-        while self._next_start + self.plan.depth <= self.n_frames:
-            starts.append(self._next_start)
+        # a full window at a regular start belongs to the plan of every scan that has
+        # ``reserve`` frames after it (rocking_windows), so it can run for good
+        depth, reserve = self.plan.depth, self.plan.tail_reserve
+        regular = []
+        while self._next_start + depth + reserve <= self.n_frames:
+            regular.append((self._next_start, depth))
             self._next_start += self.plan.stride
-        self._run(self._frames, starts)
-        final = max(0, min(self._next_start, self.n_frames - self.plan.depth))
+        self._settle(regular)
+        self._speculate()
+        final = max(0, min(self._next_start, self.n_frames - depth - reserve))
         done, self._final = range(self._final, max(final, self._final)), max(final, self._final)
         return done
 
-    def _window_masks(self, source_masks: np.ndarray | None, t0: int, window: SpatialWindow):
+    def _settle(self, windows: list[tuple[int, int]]) -> None:
+        """Accumulate these rocking windows for good: commit held results, run the rest."""
+        held = [key for key in windows if key in self._pending]
+        self._run(
+            self._frames,
+            [key for key in windows if key not in self._committed and key not in self._pending],
+        )
+        for s, d in held:
+            acc, wsum = self._pending.pop((s, d))
+            self._acc[s : s + d] += acc
+            self._wsum[s : s + d] += wsum
+        self._committed.update(windows)
+
+    def _speculate(self) -> None:
+        """Run the windows of the expected plan whose frames exist; hold their results."""
+        expected = self.expected_frames
+        if expected is None or not self.plan.depth <= self.n_frames <= expected:
+            return
+        ready = [
+            (s, d)
+            for s, d in rocking_windows(expected, self.plan)
+            if s + d <= self.n_frames
+            and (s, d) not in self._committed
+            and (s, d) not in self._pending
+        ]
+        self._run(self._frames, ready, hold=True)
+
+    def _rocking_weights(self, depth: int) -> np.ndarray:
+        if depth not in self._w_rock:
+            self._w_rock[depth] = importance(depth)
+        return self._w_rock[depth]
+
+    def _window_masks(
+        self, source_masks: np.ndarray | None, t0: int, depth: int, window: SpatialWindow
+    ):
         if source_masks is None:
-            return np.broadcast_to(
-                self.mask[window.slices], (self.plan.depth, window.height, window.width)
-            )
-        return source_masks[t0 : t0 + self.plan.depth][(slice(None), *window.slices)]
+            return np.broadcast_to(self.mask[window.slices], (depth, window.height, window.width))
+        return source_masks[t0 : t0 + depth][(slice(None), *window.slices)]
 
     def _run(
         self,
         frames: np.ndarray,
-        starts: list[int],
+        rocking: list[tuple[int, int]],
         *,
         masks: np.ndarray | None = None,
         keep: int | None = None,
+        hold: bool = False,
     ) -> None:
-        """Predict every window at the given rocking starts and accumulate on gap pixels."""
+        """Predict every window at the given rocking (start, depth) and accumulate.
+
+        With ``hold``, each rocking window's contributions go to its own held buffers
+        (:meth:`_speculate`) instead of the accumulators.
+        """
         masks = self._frame_masks if masks is None else masks
-        jobs = [(t0, i) for t0 in starts for i in range(len(self.windows))]
-        by_shape: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for t0, i in jobs:
-            w = self.windows[i]
-            by_shape.setdefault((w.height, w.width), []).append((t0, i))
+        if hold:
+            n_gap = self._acc.shape[1]
+            for s, d in rocking:
+                self._pending[(s, d)] = (
+                    np.zeros((d, n_gap), np.float32),
+                    np.zeros((d, n_gap), np.float32),
+                )
+        by_shape: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
+        for t0, d in rocking:
+            for i, w in enumerate(self.windows):
+                by_shape.setdefault((d, w.height, w.width), []).append((t0, d, i))
         for group in by_shape.values():
             position = 0
             while position < len(group):
                 batch = group[position : position + self.batch_size]
                 try:
-                    self._predict(frames, masks, batch, keep)
+                    self._predict(frames, masks, batch, keep, hold)
                 except torch.OutOfMemoryError:
                     if self.batch_size == 1:
                         raise
@@ -185,13 +241,12 @@ class GapStream:
                     continue
                 position += len(batch)
 
-    def _predict(self, frames, masks, batch, keep) -> None:
-        d = self.plan.depth
+    def _predict(self, frames, masks, batch, keep, hold) -> None:
         patches, gaps = [], []
-        for t0, i in batch:
+        for t0, d, i in batch:
             w = self.windows[i]
             patch = frames[t0 : t0 + d][(slice(None), *w.slices)]
-            gap = self._window_masks(masks, t0, w)
+            gap = self._window_masks(masks, t0, d, w)
             if self.zero_gap:
                 patch = np.where(gap, np.float32(0), patch)
             if w.transposed:
@@ -211,15 +266,19 @@ class GapStream:
         if bad.any():
             raise ModelError(f"predictor returned {int(bad.sum())} NaN or inf values in the gap")
         self.windows_done += len(batch)
-        for (t0, i), p in zip(batch, pred, strict=True):
+        for (t0, d, i), p in zip(batch, pred, strict=True):
             w = self.windows[i]
             ly, lx, k, w_along = self._local[i]
             values = p.transpose(0, 2, 1)[:, ly, lx] if w.transposed else p[:, ly, lx]
-            weights = self._w_rock[:, None] * w_along[None, :]
-            stop = t0 + d if keep is None else min(t0 + d, keep)
-            rows = stop - t0
-            self._acc[t0:stop, k] += values[:rows] * weights[:rows]
-            self._wsum[t0:stop, k] += weights[:rows]
+            weights = self._rocking_weights(d)[:, None] * w_along[None, :]
+            rows = d if keep is None else min(d, keep - t0)
+            if hold:
+                acc, wsum = self._pending[(t0, d)]
+                acc[:rows, k] += values[:rows] * weights[:rows]
+                wsum[:rows, k] += weights[:rows]
+            else:
+                self._acc[t0 : t0 + rows, k] += values[:rows] * weights[:rows]
+                self._wsum[t0 : t0 + rows, k] += weights[:rows]
 
     def result(self, upto: int | None = None, start: int = 0) -> np.ndarray:
         """Corrected frames ``[start, upto)`` as they stand (final up to the last returned range).
@@ -251,7 +310,7 @@ class GapStream:
         return out[:, :ny, :nx]
 
     def finish(self) -> np.ndarray:
-        """Run the remaining windows (the last one pulled back to the end; a short scan padded).
+        """Run the remaining windows of :func:`rocking_windows` (a short scan padded).
 
         Calling it again returns the same volume; frames added afterwards are rejected.
 
@@ -269,11 +328,10 @@ class GapStream:
             masks = None
             if self._frame_masks is not None:
                 masks = np.pad(self._frame_masks[:n], ((0, d - n), (0, 0), (0, 0)), "symmetric")
-            self._run(frames, [0], masks=masks, keep=n)
+            self._run(frames, [(0, d)], masks=masks, keep=n)
         else:
-            last = rocking_starts(n, self.plan)[-1]
-            if last % self.plan.stride:  # not a regular start, so not yet processed
-                self._run(self._frames, [last])
+            self._settle(rocking_windows(n, self.plan))
+        self._pending.clear()  # held for another frame count than the scan ended with
         self._final = n
         self._finished = True
         return self.result()
