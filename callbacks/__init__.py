@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._router import LiveInpainting, model_info
 from ._run import LiveGapInpainter
+from ._service import LiveService
 from ._sources import FileSlice, detector_info, pick_field
 from ._worker import EXIT_STATUS, InpaintWorker
 
@@ -18,6 +19,7 @@ __all__ = [
     "InpaintWorker",
     "LiveGapInpainter",
     "LiveInpainting",
+    "LiveService",
     "detector_info",
     "model_info",
     "pick_field",

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import bluesky.plan_stubs as bps
@@ -19,45 +17,17 @@ from bluesky.callbacks.zmq import Publisher
 from bluesky.plans import scan
 from bluesky.utils import RunEngineInterrupted
 from ophyd.sim import SynAxis
-from tiled.client import from_uri
 from tiled.server import SimpleTiledServer
 
 from bcdi_online import inpaint
 from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1
 
 N_FRAMES, ROI = 36, 64
-TIMEOUT = 120.0  # seconds: model load and inference on 2 shared CPU cores
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
-
-
-@pytest.fixture
-def proxy() -> Iterator[tuple[int, int]]:
-    ports = _free_port(), _free_port()
-    process = subprocess.Popen([_bin("bluesky-0MQ-proxy"), *map(str, ports)])
-    yield ports
-    process.terminate()
-    process.wait(10)
-
-
-@pytest.fixture
-def tiled(tmp_path: Path) -> Iterator[SimpleTiledServer]:
-    server = SimpleTiledServer(directory=tmp_path / "tiled")
-    yield server
-    server.close()
 
 
 def _start_consumer(out_port: int, server: SimpleTiledServer, tmp_path: Path, grace: float = 30.0):
     command = [
-        _bin("bcdi-online"),
+        str(Path(sys.executable).with_name("bcdi-online")),
         "--log-level",
         "INFO",
         "serve",
@@ -82,25 +52,11 @@ def _start_consumer(out_port: int, server: SimpleTiledServer, tmp_path: Path, gr
     return process
 
 
-def _wait_for_status(server: SimpleTiledServer, uid: str, status: str):
-    """Poll Tiled until the corrected scan of ``uid`` has ``status``; its array and metadata."""
-    client = from_uri(server.uri)
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            if "bcdi_online" in client and uid in client["bcdi_online"]:
-                node = client["bcdi_online"][uid]
-                if node.metadata["status"] == status:
-                    return node["corrected"].read(), node.metadata
-            time.sleep(0.5)
-    finally:
-        client.context.close()
-    raise AssertionError(f"no {status!r} corrected scan for run {uid} within {TIMEOUT} s")
-
-
-def test_serve_inpaints_runs_published_over_0mq(run_engine, proxy, tiled, tmp_path):
-    in_port, out_port = proxy
-    consumer = _start_consumer(out_port, tiled, tmp_path)
+def test_serve_inpaints_runs_published_over_0mq(
+    run_engine, zmq_proxy, tiled_server, wait_for_corrected, tmp_path
+):
+    in_port, out_port = zmq_proxy
+    consumer = _start_consumer(out_port, tiled_server, tmp_path)
     publisher = Publisher(f"127.0.0.1:{in_port}")
     try:
         source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=5)
@@ -109,7 +65,7 @@ def test_serve_inpaints_runs_published_over_0mq(run_engine, proxy, tiled, tmp_pa
         run_engine.subscribe(publisher)
         (uid,) = run_engine(scan([det], eta, -0.5, 0.5, N_FRAMES)).run_start_uids
 
-        corrected, metadata = _wait_for_status(tiled, uid, "complete")
+        corrected, metadata = wait_for_corrected(tiled_server, uid, "complete")
         expected = inpaint(source.acquired.data, source.mask, device="cpu")
         np.testing.assert_allclose(corrected, expected, rtol=1e-4, atol=1e-3)
         assert metadata["exit_status"] == "success" and metadata["model"]["name"] == "gap_unet.pt"
@@ -122,10 +78,10 @@ def test_serve_inpaints_runs_published_over_0mq(run_engine, proxy, tiled, tmp_pa
 
 
 def test_serve_shutdown_with_a_run_in_progress_exits_1_and_names_it(
-    run_engine, proxy, tiled, tmp_path
+    run_engine, zmq_proxy, tiled_server, tmp_path
 ):
-    in_port, out_port = proxy
-    consumer = _start_consumer(out_port, tiled, tmp_path, grace=2.0)
+    in_port, out_port = zmq_proxy
+    consumer = _start_consumer(out_port, tiled_server, tmp_path, grace=2.0)
     publisher = Publisher(f"127.0.0.1:{in_port}")
     token = run_engine.subscribe(publisher)
     source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=6)

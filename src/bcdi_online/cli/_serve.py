@@ -17,6 +17,7 @@ import argparse
 import logging
 import os
 import signal
+import time
 from types import FrameType
 
 logger = logging.getLogger(__name__)
@@ -62,10 +63,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Subscribe :class:`~bcdi_online.callbacks.LiveInpainting` to a 0MQ dispatcher."""
-    from bluesky.callbacks.zmq import RemoteDispatcher
-
-    from ..callbacks import LiveInpainting
+    """Run :class:`~bcdi_online.callbacks.LiveService` until SIGTERM or Ctrl-C."""
+    from ..callbacks import LiveInpainting, LiveService
     from ._options import check_device
 
     check_device(args.device)
@@ -76,18 +75,20 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         fallback_dir=args.fallback_dir,
     )
-    dispatcher = RemoteDispatcher(args.zmq)
-    dispatcher.subscribe(live)
+    service = LiveService(live, args.zmq)
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    service.start()
     print(f"bcdi-online serve: listening on {args.zmq}, writing to {args.tiled}", flush=True)
     try:
-        dispatcher.start()  # blocks until interrupted
+        while service.listening:
+            time.sleep(0.2)
     except KeyboardInterrupt:
         print("bcdi-online serve: stopping", flush=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if not live.wait(args.grace):
-        running = [uid for uid, health in live.health().items() if health["status"] == "running"]
+    running = service.stop(args.grace)
+    if running:
         logger.warning("runs still in progress at shutdown (left as 'running'): %s", running)
-        return 1
-    return 0
+    if service.error:
+        logger.error("stopped listening: %s", service.error)
+    return 1 if running or service.error else 0

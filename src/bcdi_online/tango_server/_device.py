@@ -1,0 +1,159 @@
+"""``BcdiOnline``: the live inpainting service as a Tango device.
+
+Beamlines that run Tango see the online processor as one device: it listens to the
+bluesky 0MQ proxy (as ``bcdi-online serve`` does), reports its state (ON listening,
+RUNNING while a run is processed, OFF stopped, FAULT when it cannot run) and the last
+run's progress as attributes, and takes ``Start`` / ``Stop`` commands.
+
+Run it like any device server::
+
+    BcdiOnline beamline            # registered in the Tango database
+    BcdiOnline beamline -nodb -port 45450 -dlist id01/bcdi/online   # without one
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tango import AttrWriteType, DevState
+from tango.server import Device, attribute, command, device_property
+
+from ..callbacks import LiveInpainting, LiveService
+
+
+class BcdiOnline(Device):
+    """Live gap inpainting of BCDI rocking scans, fed by a bluesky 0MQ proxy.
+
+    Device properties name the proxy (``ZmqAddress``), the Tiled server the corrected
+    data go to (``TiledUri``, ``TiledApiKey``), the model (``ModelPath``, empty for the
+    shipped weights), the torch device (``TorchDevice``, empty for CUDA when present),
+    the local fallback directory (``FallbackDir``) and the seconds ``Stop`` waits for
+    runs in progress (``Grace``).
+    """
+
+    ZmqAddress = device_property(dtype=str, default_value="localhost:5578")
+    TiledUri = device_property(dtype=str, default_value="http://localhost:8000")
+    TiledApiKey = device_property(dtype=str, default_value="")
+    ModelPath = device_property(dtype=str, default_value="")
+    TorchDevice = device_property(dtype=str, default_value="")
+    FallbackDir = device_property(dtype=str, default_value="")
+    Grace = device_property(dtype=float, default_value=60.0)
+
+    def init_device(self) -> None:
+        """Load the model, connect to Tiled and start listening."""
+        super().init_device()
+        self._service: LiveService | None = None
+        self._fault: str | None = None
+        try:
+            live = LiveInpainting.from_uri(
+                self.TiledUri,
+                api_key=self.TiledApiKey or None,
+                model=self.ModelPath or None,
+                device=self.TorchDevice or None,
+                fallback_dir=self.FallbackDir or None,
+            )
+        except Exception as err:  # the device stays up, in FAULT, and says why
+            self._fault = (
+                f"cannot start (Tiled {self.TiledUri}, model {self.ModelPath or 'shipped'}): "
+                f"{type(err).__name__}: {err}"
+            )
+            return
+        self._service = LiveService(live, self.ZmqAddress)
+        self._service.start()
+
+    def delete_device(self) -> None:
+        """Stop listening; runs in progress get ``Grace`` seconds to finish."""
+        if self._service is not None:
+            self._service.stop(self.Grace)
+
+    # -- state ------------------------------------------------------------------------
+
+    def dev_state(self) -> DevState:
+        """FAULT, OFF (not listening), RUNNING (a run in progress) or ON (waiting)."""
+        service = self._service
+        if self._fault or service is None or service.error:
+            return DevState.FAULT
+        if service.runs_in_progress():
+            return DevState.RUNNING
+        return DevState.ON if service.listening else DevState.OFF
+
+    def dev_status(self) -> str:
+        """One line a beamline scientist can act on."""
+        service = self._service
+        if self._fault or service is None:
+            return str(self._fault)
+        if service.error:
+            return f"stopped listening on {self.ZmqAddress}: {service.error}"
+        running = service.runs_in_progress()
+        if running:
+            return f"inpainting run {running[-1]} (listening on {self.ZmqAddress})"
+        if service.listening:
+            return f"listening on {self.ZmqAddress}, writing to {self.TiledUri}"
+        return "stopped (Start to listen again)"
+
+    # -- commands ---------------------------------------------------------------------
+
+    @command(doc_in="", doc_out="")
+    def Start(self) -> None:  # noqa: N802 (Tango command names)
+        """Listen to the proxy again after ``Stop`` (or after the dispatcher failed)."""
+        if self._service is None:
+            raise RuntimeError(str(self._fault))
+        self._service.start()
+
+    @command(dtype_out=(str,), doc_out="uids of runs left running after the grace period")
+    def Stop(self) -> list[str]:  # noqa: N802
+        """Stop listening; wait up to ``Grace`` seconds for runs in progress."""
+        if self._service is None:
+            return []
+        return self._service.stop(self.Grace)
+
+    # -- the last run -----------------------------------------------------------------
+
+    def _last_run(self) -> tuple[str, dict[str, Any]]:
+        """Uid and health of the most recent run (``("", {})`` before the first)."""
+        health = {} if self._service is None else self._service.live.health()
+        if not health:
+            return "", {}
+        uid = list(health)[-1]
+        return uid, health[uid]
+
+    def _last(self) -> dict[str, Any]:
+        return self._last_run()[1]
+
+    @attribute(dtype=str, access=AttrWriteType.READ, doc="uid of the last raw run followed")
+    def LastRunUid(self) -> str:  # noqa: N802
+        return self._last_run()[0]
+
+    @attribute(dtype=str, doc="running / complete / aborted / failed ('' before a run)")
+    def LastRunStatus(self) -> str:  # noqa: N802
+        return str(self._last().get("status", ""))
+
+    @attribute(dtype=str, doc="Tiled path of the corrected data: bcdi_online/<raw uid>")
+    def CorrectedNode(self) -> str:  # noqa: N802
+        uid = self._last_run()[0]
+        return f"bcdi_online/{uid}" if uid else ""
+
+    @attribute(dtype=int, doc="frames of the last run received from the scan")
+    def FramesReceived(self) -> int:  # noqa: N802
+        return int(self._last().get("frames_received", 0))
+
+    @attribute(dtype=int, doc="frames of the last run corrected and final")
+    def FramesFinal(self) -> int:  # noqa: N802
+        return int(self._last().get("frames_final", 0))
+
+    @attribute(dtype=int, doc="model windows run for the last run")
+    def Windows(self) -> int:  # noqa: N802
+        return int(self._last().get("windows", 0))
+
+    @attribute(dtype=float, unit="s", doc="longest delay frame received -> frame final")
+    def MaxFrameLatency(self) -> float:  # noqa: N802
+        return float(self._last().get("max_latency_s", math.nan))
+
+    @attribute(dtype=bool, doc="the last run's queue overflowed (nothing dropped)")
+    def Degraded(self) -> bool:  # noqa: N802
+        return bool(self._last().get("degraded", False))
+
+    @attribute(dtype=str, doc="last error of the last run ('' if none)")
+    def LastError(self) -> str:  # noqa: N802
+        return str(self._last().get("last_error") or "")

@@ -1,0 +1,107 @@
+"""The ``BcdiOnline`` Tango device: a real device server, 0MQ proxy, RunEngine and Tiled."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bluesky.callbacks.zmq import Publisher
+from bluesky.plans import scan
+from ophyd.sim import SynAxis
+
+from bcdi_online import inpaint
+from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1
+
+tango = pytest.importorskip("tango")
+
+N_FRAMES, ROI = 36, 64
+SERVER = Path(__file__).with_name("serve_device.py")
+
+
+@contextmanager
+def device_server(port: int, properties: dict) -> Iterator[tango.DeviceProxy]:
+    """Run ``serve_device.py`` in a process; a proxy to its device once it is exported."""
+    process = subprocess.Popen(
+        [sys.executable, str(SERVER), str(port), json.dumps(properties)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []  # Tango prints its own lines; the model loads before the export
+        while (line := process.stdout.readline()) and line.strip() != "READY":
+            lines.append(line)
+        assert line, f"device server exited: {''.join(lines)}{process.stderr.read()}"
+        yield tango.DeviceProxy(f"tango://127.0.0.1:{port}/test/bcdi/online#dbase=no")
+    finally:
+        try:
+            process.communicate(input="", timeout=60)  # stdin EOF: the server exits
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate(timeout=10)
+
+
+def test_device_inpaints_a_published_scan_and_reports_it(
+    run_engine, zmq_proxy, tiled_server, wait_for_corrected, free_tcp_port, tmp_path
+):
+    in_port, out_port = zmq_proxy
+    properties = {
+        "ZmqAddress": f"127.0.0.1:{out_port}",
+        "TiledUri": tiled_server.uri.split("?")[0],
+        "TiledApiKey": tiled_server.api_key,
+        "TorchDevice": "cpu",
+        "FallbackDir": str(tmp_path / "fallback"),
+        "Grace": 30.0,
+    }
+    with device_server(free_tcp_port, properties) as device:
+        assert device.state() == tango.DevState.ON
+        assert "listening on" in device.status()
+        assert device.LastRunUid == "" and device.LastRunStatus == ""
+        time.sleep(1.5)  # 0MQ "slow joiner": let the SUB socket connect before publishing
+
+        publisher = Publisher(f"127.0.0.1:{in_port}")
+        source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=7)
+        eta = SynAxis(name="eta")
+        run_engine.subscribe(publisher)
+        try:
+            (uid,) = run_engine(
+                scan([SimBcdiDetectorV1(source, eta, name="mpx")], eta, -0.5, 0.5, N_FRAMES)
+            ).run_start_uids
+            corrected, _ = wait_for_corrected(tiled_server, uid, "complete")
+        finally:
+            publisher.close()
+        expected = inpaint(source.acquired.data, source.mask, device="cpu")
+        np.testing.assert_allclose(corrected, expected, rtol=1e-4, atol=1e-3)
+
+        assert device.LastRunUid == uid
+        assert device.LastRunStatus == "complete"
+        assert device.CorrectedNode == f"bcdi_online/{uid}"
+        assert device.FramesReceived == device.FramesFinal == N_FRAMES
+        assert device.Windows > 0 and device.MaxFrameLatency > 0
+        assert not device.Degraded and device.LastError == ""
+        assert device.state() == tango.DevState.ON
+
+        assert list(device.Stop()) == []
+        assert device.state() == tango.DevState.OFF
+        assert "stopped" in device.status()
+        device.Start()
+        assert device.state() == tango.DevState.ON
+
+
+def test_device_without_tiled_is_in_fault_and_says_why(free_tcp_port, tmp_path):
+    dead = f"http://127.0.0.1:{free_tcp_port}"  # nothing listens there (the client
+    # retries for about 25 s before the device gives up)
+    properties = {"TiledUri": dead, "TorchDevice": "cpu", "FallbackDir": str(tmp_path)}
+    with device_server(free_tcp_port + 1, properties) as device:
+        assert device.state() == tango.DevState.FAULT
+        assert "cannot start" in device.status() and "127.0.0.1" in device.status()
+        with pytest.raises(tango.DevFailed, match="cannot start"):
+            device.Start()
