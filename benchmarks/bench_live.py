@@ -11,7 +11,7 @@ Run (2 CPU cores on the development machines)::
    call on the RunEngine thread. Goal < 1 ms. On 2 cores the wall-time difference also
    counts the worker thread's inference competing with the scan for the CPU.
 2. Sustained rate: frames/s of the engine on full 516 x 516 MAXIPIX frames
-   (``frames / offline inpaint time``).
+   (``frames / offline inpaint time``, the best of two calls).
 3. End-of-scan latency (stop document -> corrected volume complete in Tiled) of
    ophyd-async scans paced at fractions (``--rates``) of that rate, versus the offline
    ``inpaint`` time of the same volume. Goal <= 10 % at a rate the live processor
@@ -135,9 +135,12 @@ def main() -> None:
     source = CrystalSource.simulate("maxipix_2x2", n_frames=args.frames, roi_size=args.roi, seed=3)
     inpainter = GapInpainter(args.weights, device="cpu")
     data = np.stack([source.acquire(a) for a in source.frame_angles])
-    start = time.perf_counter()
-    inpainter(data, source.mask)
-    offline = time.perf_counter() - start
+    timings = []
+    for _ in range(2):  # the best of two: the first call also warms up torch's threads
+        start = time.perf_counter()
+        inpainter(data, source.mask)
+        timings.append(time.perf_counter() - start)
+    offline = min(timings)
     rate = args.frames / offline
     out: dict = {
         "frame_shape": list(source.mask.shape),

@@ -72,11 +72,13 @@ class InpaintWorker:
         self._stream: Any = None
         self._passthrough = False
         self._received: list[float] = []  # arrival time of each frame
+        self._published = 0  # frames handed to the writer (final ones, then provisional)
         self.stats: dict[str, Any] = {
             "frames_received": 0,
             "expected_frames": expected_frames,
             "frames_processed": 0,
             "frames_final": 0,
+            "frames_republished": 0,
             "frames_failed": 0,
             "windows": 0,
             "overflow_events": 0,
@@ -208,32 +210,64 @@ class InpaintWorker:
         started = time.perf_counter()
         if self._passthrough:
             first = self.stats["frames_processed"]
-            done = range(first, first + len(frames))
-            self._emit(done, frames.astype(np.float32))
+            self._publish_final(range(first, first + len(frames)), frames.astype(np.float32))
         else:
+            expected = self._stream.expected_frames
+            if expected is not None and self._stream.n_frames + len(frames) > expected:
+                self._unpublish()  # more frames than announced: provisional ones change
             done = self._stream.add_frames(frames)
-            if len(done):
-                self._emit(done, self._stream.result(done.stop, done.start))
+            self._publish_final(done)
+            self._publish_provisional()
             self.stats["windows"] = self._stream.windows_done
         self.stats["frames_processed"] += len(frames)
         self.stats["inpaint_s"] += time.perf_counter() - started
 
-    def _emit(self, done: range, slab: np.ndarray) -> None:
-        self.writer.append(slab)
+    def _publish_final(self, done: range, slab: np.ndarray | None = None) -> None:
+        """Upload the frames of ``done`` not published yet; mark them final."""
+        if not len(done):
+            return
+        start = max(done.start, self._published)
+        if start < done.stop:
+            if slab is None:
+                slab = self._stream.result(done.stop, start)
+            else:
+                slab = slab[start - done.start :]
+            self.writer.append(slab)
+            self._published = done.stop
         self.stats["frames_final"] = done.stop
         latency = time.monotonic() - self._received[done.stop - 1]
         self.stats["max_latency_s"] = max(self.stats["max_latency_s"], latency)
 
+    def _publish_provisional(self) -> None:
+        """Upload frames whose values are known if the scan ends at the expected count.
+
+        The scan's last frames then need little or no upload once the stop document
+        confirms the count; if it turns out different, :meth:`_unpublish` rewinds.
+        """
+        ready = self._stream.provisional(self._published)
+        if ready is not None:
+            frames, slab = ready
+            self.writer.append(slab)
+            self._published = frames.stop
+
+    def _unpublish(self) -> None:
+        """Take back the provisional frames (the writer replaces them with what follows)."""
+        final = self.stats["frames_final"]
+        if self._published > final:
+            self.writer.rewind(final)
+            self.stats["frames_republished"] += self._published - final
+            self._published = final
+
     def _finish(self) -> None:
         if self._stream is None or self._stream.n_frames == 0:
             return
-        final = self.stats["frames_final"]
         started = time.perf_counter()
-        volume = self._stream.finish()
+        done = self._stream.complete()
         self.stats["inpaint_s"] += time.perf_counter() - started
         self.stats["windows"] = self._stream.windows_done
-        if len(volume) > final:
-            self._emit(range(final, len(volume)), volume[final:])
+        if self._stream.n_frames != self._stream.expected_frames:
+            self._unpublish()  # ended early (or late): another plan for the last frames
+        self._publish_final(done)
 
     def _close(self) -> None:
         if self.stats["status"] != "failed":

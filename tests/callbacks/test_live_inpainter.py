@@ -90,6 +90,28 @@ def test_v1_inline_frames_live_equals_offline(run_engine, client, tmp_path, n_fr
     assert health["windows"] > 0 and health["last_error"] is None
 
 
+def test_more_frames_than_announced_republishes_the_provisional_tail(run_engine, client, tmp_path):
+    # the last frames are uploaded once the announced count is in; a frame beyond it
+    # makes the callback publish them again from the first one that changed
+    det, eta = v1_detector()
+    live = make_live(client, tmp_path)
+
+    @bpp.run_decorator(md={"num_points": N_FRAMES - 4})
+    def longer_than_announced():
+        for position in np.linspace(*ETA, N_FRAMES):
+            yield from bps.mv(eta, position)
+            yield from bps.trigger_and_read([det, eta])
+
+    uid = run(run_engine, longer_than_announced(), live)
+    assert live.wait(WAIT)
+    data, _, metadata = corrected(client, uid)
+    assert_same(data, offline(det))
+    assert metadata["status"] == "complete" and metadata["frames_in_tiled"] == N_FRAMES
+    health = live.health()[uid]
+    assert health["expected_frames"] == N_FRAMES - 4
+    assert health["frames_republished"] == N_FRAMES - 4  # a short scan: none final before
+
+
 def test_ophyd_async_hdf5_frames_live_equals_offline(run_engine, client, tmp_path):
     with init_devices():
         eta = SimRockingMotor()

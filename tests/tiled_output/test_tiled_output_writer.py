@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import stamina
@@ -53,6 +55,34 @@ def test_slabs_grow_one_array_and_metadata_follows(client, tmp_path):
     assert md["scan_id"] == 7 and md["roi"] == [0, 1, 2, 3]
     assert md["package_version"] == __version__ and md["timings"] == {"wall_s": 1.5}
     assert writer.state()["write_failures"] == 0 and not list(tmp_path.iterdir())
+
+
+def test_rewind_replaces_published_frames_in_tiled_and_in_the_fallback(client, tmp_path):
+    writer = CorrectedScanWriter(client, "raw-rewind", MASK, fallback_dir=tmp_path, retry=FAST)
+    writer.append(frames(4))
+    writer.append(np.full((3, 6, 8), -1.0, np.float32))  # provisional frames 4-6
+    deadline = time.monotonic() + 30
+    while writer.state()["frames_in_tiled"] < 7 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer.state()["frames_in_tiled"] == 7
+    writer.rewind(5)  # frame 4 stays, 5 and 6 are replaced by what follows
+    assert writer.state()["frames_appended"] == 5
+    writer.append(frames(4, 5))
+    assert writer.close("complete", timeout=30)
+    expected = np.concatenate([frames(4), np.full((1, 6, 8), -1.0, np.float32), frames(4, 5)])
+    np.testing.assert_array_equal(
+        client["bcdi_online"]["raw-rewind"]["corrected"].read(), expected
+    )
+    with pytest.raises(ValueError, match="cannot rewind to frame 10: 9 frames appended"):
+        writer.rewind(10)
+
+    offline = CorrectedScanWriter(None, "raw-rewind-2", MASK, fallback_dir=tmp_path, retry=FAST)
+    offline.append(frames(6))
+    offline.rewind(2)
+    offline.append(frames(1, 2))
+    assert offline.close("complete", timeout=30)
+    corrected, _, _ = read_fallback(offline.local_fallback)
+    np.testing.assert_array_equal(corrected, frames(3))
 
 
 def test_second_processing_of_a_run_gets_its_own_key(client, tmp_path):

@@ -36,6 +36,10 @@ class WindowPlan:
         Depth of the last window along the rocking axis, which alone covers the last
         ``tail_depth // 2`` frames; shallower than ``depth``, it is the only work left when
         a live scan ends (see :func:`rocking_windows`). ``depth`` (or 0) turns it off.
+    end_margin : int
+        With a tail, the last full window starts at least this many frames after the
+        last regularly spaced one, so that the two never both wait for the scan's last
+        few frames (at most ``depth - stride + 1`` keeps the frames covered).
     """
 
     depth: int = 32
@@ -43,7 +47,8 @@ class WindowPlan:
     context: int = 13
     size_multiple: int = 4
     overlap: float = 0.25
-    tail_depth: int = 16
+    tail_depth: int = 12
+    end_margin: int = 8
 
     def __post_init__(self) -> None:
         if not 0 <= self.tail_depth <= self.depth or self.tail_depth % self.size_multiple:
@@ -51,11 +56,23 @@ class WindowPlan:
                 f"tail_depth {self.tail_depth} must be a multiple of size_multiple "
                 f"{self.size_multiple} in [0, depth {self.depth}]"
             )
+        if self.end_margin < 0:
+            raise ValueError(f"end_margin {self.end_margin} must be >= 0")
 
     @property
     def tail_reserve(self) -> int:
         """Frames at the end of a scan that only the tail window covers (0: no tail)."""
         return self.tail_depth // 2 if 0 < self.tail_depth < self.depth else 0
+
+    @property
+    def margin(self) -> int:
+        """``end_margin`` capped so that regular and pulled-back windows leave no gap."""
+        return min(self.end_margin, self.depth - self.stride + 1)
+
+    @property
+    def settle_frames(self) -> int:
+        """Frames needed after a regular window's end before every longer scan plans it."""
+        return self.tail_reserve + self.margin if self.tail_reserve else 0
 
     @property
     def stride(self) -> int:
@@ -113,13 +130,16 @@ def dense_starts(size: int, window: int, stride: int) -> list[int]:
 def rocking_windows(n_frames: int, plan: WindowPlan) -> list[tuple[int, int]]:
     """Windows (start, depth) along the rocking axis for a scan of ``n_frames`` frames.
 
-    Full-depth windows every ``plan.stride`` frames cover ``[0, n_frames - reserve)`` (the
-    last one pulled back to end there) and a ``plan.tail_depth`` window covers the last
-    frames, overlapping the full ones by ``reserve = plan.tail_reserve`` frames. So a live
-    scan can run every full window before its last ``reserve`` frames arrive, and the
-    work left at its end is ``tail_depth / depth`` of a rocking position. Scans too short
-    for a tail get full windows only; shorter than ``plan.depth``, a single window (the
-    caller pads the frames).
+    Full-depth windows at regular starts (every ``plan.stride`` frames, ending at least
+    ``plan.settle_frames`` before the end) and one pulled back to end ``reserve =
+    plan.tail_reserve`` frames before it cover ``[0, n_frames - reserve)``; a
+    ``plan.tail_depth`` window covers the last frames, overlapping the full ones by
+    ``reserve``. So a live scan can run every full window before its last ``reserve``
+    frames arrive, the last two full windows are ``plan.margin`` frames or more apart
+    (unless the scan is too short), and the work left at the end is
+    ``tail_depth / depth`` of a rocking position. Scans too short for a tail get full
+    windows only; shorter than ``plan.depth``, a single window (the caller pads the
+    frames).
 
     Parameters
     ----------
@@ -136,8 +156,10 @@ def rocking_windows(n_frames: int, plan: WindowPlan) -> list[tuple[int, int]]:
     reserve = plan.tail_reserve
     if not reserve or n_frames - reserve < plan.depth:
         return [(s, plan.depth) for s in dense_starts(n_frames, plan.depth, plan.stride)]
-    full = dense_starts(n_frames - reserve, plan.depth, plan.stride)
-    return [(s, plan.depth) for s in full] + [(n_frames - plan.tail_depth, plan.tail_depth)]
+    last_full = n_frames - reserve - plan.depth
+    regular = range(0, max(0, last_full - plan.margin) + 1, plan.stride)
+    starts = [s for s in regular if s != last_full] + [last_full]
+    return [(s, plan.depth) for s in starts] + [(n_frames - plan.tail_depth, plan.tail_depth)]
 
 
 def _centred(centre: float, size: int, extent: int) -> int:

@@ -150,10 +150,10 @@ class GapStream:
             self._frame_masks[start : start + k] = np.pad(masks, ((0, 0), *self._pad), "symmetric")
         self.n_frames += k
         # a full window at a regular start belongs to the plan of every scan that has
-        # ``reserve`` frames after it (rocking_windows), so it can run for good
+        # ``settle_frames`` frames after it (rocking_windows), so it can run for good
         depth, reserve = self.plan.depth, self.plan.tail_reserve
         regular = []
-        while self._next_start + depth + reserve <= self.n_frames:
+        while self._next_start + depth + self.plan.settle_frames <= self.n_frames:
             regular.append((self._next_start, depth))
             self._next_start += self.plan.stride
         self._settle(regular)
@@ -298,9 +298,12 @@ class GapStream:
         """
         n = self.n_frames if upto is None else min(upto, self.n_frames)
         start = min(start, n)
+        return self._compose(start, n, self._acc[start:n], self._wsum[start:n])
+
+    def _compose(self, start: int, n: int, acc: np.ndarray, wsum: np.ndarray) -> np.ndarray:
+        """Frames ``[start, n)`` with the gap filled from accumulators of those frames."""
         ny, nx = self.frame_shape
         out = self._frames[start:n].copy()
-        acc, wsum = self._acc[start:n], self._wsum[start:n]
         filled = np.maximum(np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0), 0)
         gy, gx = self._gap_y, self._gap_x
         write = wsum > 0
@@ -309,18 +312,57 @@ class GapStream:
         out[:, gy, gx] = np.where(write, filled, out[:, gy, gx])
         return out[:, :ny, :nx]
 
-    def finish(self) -> np.ndarray:
-        """Run the remaining windows of :func:`rocking_windows` (a short scan padded).
+    def provisional(self, start: int = 0) -> tuple[range, np.ndarray] | None:
+        """Return frames not yet final as :meth:`finish` will if the expected count holds.
 
-        Calling it again returns the same volume; frames added afterwards are rejected.
+        With ``expected_frames`` set and not exceeded, frames that every window of the
+        expected plan touching them has reached (held or for good) already have their
+        final values if the scan ends with that count: a live consumer can publish
+        them before the end is confirmed, and publish again from the first non-final
+        frame if the count turns out different. Nothing is committed.
+
+        Parameters
+        ----------
+        start : int
+            First frame wanted (the frames before it were published already); frames
+            below the final mark are never returned.
 
         Returns
         -------
-        (n_frames, ny, nx) float32 ndarray
+        (range, (len(range), ny, nx) float32 ndarray) or None
+            The frames and their values, or None when there are none.
+        """
+        n, expected = self.n_frames, self.expected_frames
+        if self._finished or expected is None or not self.plan.depth <= n <= expected:
+            return None
+        plan = rocking_windows(expected, self.plan)
+        reached = self._committed | self._pending.keys()
+        missing = [s for s, d in plan if (s, d) not in reached]
+        lo, hi = max(start, self._final), min([n, *missing])
+        if hi <= lo:
+            return None
+        acc, wsum = self._acc[lo:hi].copy(), self._wsum[lo:hi].copy()
+        for s, d in plan:  # the order _settle commits them in
+            if (s, d) in self._pending and s < hi and s + d > lo:
+                part_acc, part_wsum = self._pending[(s, d)]
+                a, b = max(s, lo), min(s + d, hi)
+                acc[a - lo : b - lo] += part_acc[a - s : b - s]
+                wsum[a - lo : b - lo] += part_wsum[a - s : b - s]
+        return range(lo, hi), self._compose(lo, hi, acc, wsum)
+
+    def complete(self) -> range:
+        """Run the remaining windows of :func:`rocking_windows` (a short scan padded).
+
+        Frames added afterwards are rejected; calling it again does nothing.
+
+        Returns
+        -------
+        range
+            The frames that became final (empty when called again).
         """
         n, d = self.n_frames, self.plan.depth
         if self._finished:
-            return self.result()
+            return range(n, n)
         if n == 0:
             raise InputDataError("no frames were added: nothing to inpaint")
         if n < d:  # short scan: reflect the frames up to one window, keep the first n
@@ -332,6 +374,16 @@ class GapStream:
         else:
             self._settle(rocking_windows(n, self.plan))
         self._pending.clear()  # held for another frame count than the scan ended with
-        self._final = n
+        done, self._final = range(self._final, n), n
         self._finished = True
+        return done
+
+    def finish(self) -> np.ndarray:
+        """:meth:`complete` the scan and return it whole.
+
+        Returns
+        -------
+        (n_frames, ny, nx) float32 ndarray
+        """
+        self.complete()
         return self.result()

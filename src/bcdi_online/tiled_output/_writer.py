@@ -132,6 +132,32 @@ class CorrectedScanWriter:
                 self._dirty = True
                 self._cond.notify_all()
 
+    def rewind(self, n_frames: int) -> None:
+        """Forget the frames appended from ``n_frames`` on; the next appends replace them.
+
+        For frames published before they were final (a live run's provisional tail): the
+        frames already in Tiled are overwritten in place by the next upload.
+
+        Parameters
+        ----------
+        n_frames : int
+            Frames to keep, ``0 <= n_frames <=`` frames appended so far.
+        """
+        with _UPLOAD_LOCK, self._cond:  # not in the middle of an upload of these slabs
+            if not 0 <= n_frames <= self._n_appended:
+                raise ValueError(
+                    f"cannot rewind to frame {n_frames}: {self._n_appended} frames appended"
+                )
+            kept, total = [], 0
+            for slab in self._slabs:
+                if total >= n_frames:
+                    break
+                kept.append(slab[: n_frames - total])
+                total += len(kept[-1])
+            if self._n_written > n_frames:  # uploads are whole slabs: all kept ones are in
+                self._next_slab, self._n_written = len(kept), n_frames
+            self._slabs, self._n_appended = kept, n_frames
+
     def update_metadata(self, **metadata: Any) -> None:
         """Merge keys into the container's metadata (uploaded with the next write)."""
         with self._cond:
