@@ -32,8 +32,6 @@ def gap_loss(
     *,
     ssim_weight: float = 0.2,
     gradient_weight: float = 0.5,
-    scale: torch.Tensor | None = None,
-    photon_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss on normalised log intensities, concentrated on the gap.
 
@@ -46,13 +44,6 @@ def gap_loss(
     ssim_weight, gradient_weight : float
         Weights of ``1 - SSIM`` (averaged over gap voxels) and of the L1 error of
         finite differences along every axis (on differences touching the gap).
-    scale : (B,) Tensor, optional
-        Per-patch normalisation scale (``log1p(counts) / scale``), needed by the photon
-        term.
-    photon_weight : float
-        Weight of the photon-total term: mean over patches of ``|log1p(P) - log1p(T)|``
-        with P and T the predicted and true photons in the patch's gap (keeps wide
-        gaps from being over-filled). 0 leaves it out.
 
     Returns
     -------
@@ -72,15 +63,4 @@ def gap_loss(
         )
         grad = grad + ((dp - dt).abs() * touch).sum() / touch.sum().clamp(min=1.0)
     loss = l1 + ssim_weight * (1 - ssim) + gradient_weight * grad / 3
-    parts = {"l1": l1.item(), "ssim": ssim.item(), "grad": grad.item() / 3}
-    if photon_weight:
-        if scale is None:
-            raise ValueError("the photon term needs the per-patch scale")
-        s = scale.view(-1, 1, 1, 1, 1)
-        dims = (1, 2, 3, 4)
-        photons_pred = (torch.expm1(pred.clamp(min=0) * s) * g).sum(dim=dims)
-        photons_true = (torch.expm1(target.clamp(min=0) * s) * g).sum(dim=dims)
-        photon = (torch.log1p(photons_pred) - torch.log1p(photons_true)).abs().mean()
-        loss = loss + photon_weight * photon
-        parts["photon"] = photon.item()
-    return loss, parts
+    return loss, {"l1": l1.item(), "ssim": ssim.item(), "grad": grad.item() / 3}

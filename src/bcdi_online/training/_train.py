@@ -50,8 +50,6 @@ class TrainConfig:
     init_from : str
         Checkpoint whose weights start the training (continue or fine-tune a shipped
         model); empty for a random initialisation.
-    photon_weight : float
-        Weight of the photon-total term of the loss (see gap_loss); 0 leaves it out.
     """
 
     data: str = "runs/train_patches.h5"
@@ -66,13 +64,12 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     init_from: str = ""
-    photon_weight: float = 0.0
 
 
 def _prepare(counts: torch.Tensor, expected: torch.Tensor, masks: torch.Tensor):
     x, scale = normalise(counts, masks)
     target = torch.log1p(expected.float()) / scale.view(-1, 1, 1, 1)
-    return x, target.unsqueeze(1), masks.unsqueeze(1), scale
+    return x, target.unsqueeze(1), masks.unsqueeze(1)
 
 
 def validate(model: GapUNet, sets: dict[int, PatchSet], seed: int = 12345) -> dict[str, float]:
@@ -88,7 +85,7 @@ def validate(model: GapUNet, sets: dict[int, PatchSet], seed: int = 12345) -> di
         for width, patch_set in sets.items():
             err_model = err_linear = 0.0
             for _ in range(4):
-                x, target, gap, _ = _prepare(*patch_set.batch(rng, 16, augment=False))
+                x, target, gap = _prepare(*patch_set.batch(rng, 16, augment=False))
                 pred = model(x)
                 n = gap.sum().clamp(min=1)
                 err_model += float(((pred - target).abs() * gap).sum() / n)
@@ -170,10 +167,8 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
         while step < config.steps:
             width = 64 if rng.random() < config.wide_fraction else 32
             size = max(1, config.batch_size // 2) if width == 64 else config.batch_size
-            x, target, gap, scale = _prepare(*train_sets[width].batch(rng, size))
-            loss, parts = gap_loss(
-                model(x), target, gap, scale=scale, photon_weight=config.photon_weight
-            )
+            x, target, gap = _prepare(*train_sets[width].batch(rng, size))
+            loss, parts = gap_loss(model(x), target, gap)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
