@@ -39,7 +39,7 @@ class WindowPlan:
     end_margin : int
         With a tail, the last full window starts at least this many frames after the
         last regularly spaced one, so that the two never both wait for the scan's last
-        few frames (at most ``depth - stride + 1`` keeps the frames covered).
+        few frames (capped at ``depth - stride + 1``, which keeps the frames covered).
     """
 
     depth: int = 32

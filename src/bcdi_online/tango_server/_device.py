@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tango import AttrWriteType, DevState
+from tango import DevState
 from tango.server import Device, attribute, command, device_property
 
 from ..callbacks import LiveInpainting, LiveService
@@ -94,7 +94,7 @@ class BcdiOnline(Device):
 
     # -- commands ---------------------------------------------------------------------
 
-    @command(doc_in="", doc_out="")
+    @command
     def Start(self) -> None:  # noqa: N802 (Tango command names)
         """Listen to the proxy again after ``Stop`` (or after the dispatcher failed)."""
         if self._service is None:
@@ -121,7 +121,7 @@ class BcdiOnline(Device):
     def _last(self) -> dict[str, Any]:
         return self._last_run()[1]
 
-    @attribute(dtype=str, access=AttrWriteType.READ, doc="uid of the last raw run followed")
+    @attribute(dtype=str, doc="uid of the last raw run followed")
     def LastRunUid(self) -> str:  # noqa: N802
         return self._last_run()[0]
 
