@@ -25,14 +25,14 @@ from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1
 N_FRAMES, ROI = 36, 64
 
 
-def _start_consumer(out_port: int, server: SimpleTiledServer, tmp_path: Path, grace: float = 30.0):
-    command = [
+def _serve_command(zmq: str, server: SimpleTiledServer, tmp_path: Path, grace: float) -> list[str]:
+    return [
         str(Path(sys.executable).with_name("bcdi-online")),
         "--log-level",
         "INFO",
         "serve",
         "--zmq",
-        f"127.0.0.1:{out_port}",
+        zmq,
         "--tiled",
         server.uri.split("?")[0],
         "--device",
@@ -42,6 +42,10 @@ def _start_consumer(out_port: int, server: SimpleTiledServer, tmp_path: Path, gr
         "--grace",
         str(grace),
     ]
+
+
+def _start_consumer(out_port: int, server: SimpleTiledServer, tmp_path: Path, grace: float = 30.0):
+    command = _serve_command(f"127.0.0.1:{out_port}", server, tmp_path, grace)
     env = dict(os.environ, TILED_API_KEY=server.api_key)
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -106,3 +110,14 @@ def test_serve_shutdown_with_a_run_in_progress_exits_1_and_names_it(
         _, err = consumer.communicate(timeout=60)
     assert consumer.returncode == 1
     assert "still in progress" in err
+
+
+def test_serve_exits_1_with_the_error_when_its_dispatcher_dies(tiled_server, tmp_path):
+    # 0MQ refuses this host when the dispatcher thread connects: the same path as a
+    # dispatcher dying mid-service. systemd (deploy/systemd) restarts the service.
+    command = _serve_command("no such host:5578", tiled_server, tmp_path, grace=2.0)
+    env = dict(os.environ, TILED_API_KEY=tiled_server.api_key)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "stopped listening" in done.stderr and "ZMQError" in done.stderr
+    assert "no such host:5578" in done.stderr

@@ -105,3 +105,23 @@ def test_device_without_tiled_is_in_fault_and_says_why(free_tcp_port, tmp_path):
         assert "cannot start" in device.status() and "127.0.0.1" in device.status()
         with pytest.raises(tango.DevFailed, match="cannot start"):
             device.Start()
+
+
+def test_device_whose_dispatcher_dies_is_in_fault_and_says_why(
+    tiled_server, free_tcp_port, tmp_path
+):
+    properties = {
+        "ZmqAddress": "no such host:5578",  # 0MQ refuses it in the dispatcher thread
+        "TiledUri": tiled_server.uri.split("?")[0],
+        "TiledApiKey": tiled_server.api_key,
+        "TorchDevice": "cpu",
+        "FallbackDir": str(tmp_path),
+    }
+    with device_server(free_tcp_port, properties) as device:
+        deadline = time.monotonic() + 10
+        while device.state() != tango.DevState.FAULT and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert device.state() == tango.DevState.FAULT
+        status = device.status()
+        assert "stopped listening on no such host:5578" in status and "ZMQError" in status
+        assert list(device.Stop()) == []  # no run was in progress: nothing left behind
