@@ -36,7 +36,7 @@ def device_server(port: int, properties: dict) -> Iterator[tango.DeviceProxy]:
         text=True,
     )
     try:
-        lines = []  # Tango prints its own lines; the model loads before the export
+        lines = []  # Tango prints its own lines before READY
         while (line := process.stdout.readline()) and line.strip() != "READY":
             lines.append(line)
         assert line, f"device server exited: {''.join(lines)}{process.stderr.read()}"
@@ -47,6 +47,14 @@ def device_server(port: int, properties: dict) -> Iterator[tango.DeviceProxy]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate(timeout=10)
+
+
+def wait_for_state(device: tango.DeviceProxy, timeout: float = 90.0) -> tango.DevState:
+    """The device's state once it has left INIT (start-up runs in a thread)."""
+    deadline = time.monotonic() + timeout
+    while (state := device.state()) == tango.DevState.INIT and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return state
 
 
 def test_device_inpaints_a_published_scan_and_reports_it(
@@ -62,10 +70,10 @@ def test_device_inpaints_a_published_scan_and_reports_it(
         "Grace": 30.0,
     }
     with device_server(free_tcp_port, properties) as device:
-        assert device.state() == tango.DevState.ON
+        assert wait_for_state(device) == tango.DevState.ON
         assert "listening on" in device.status()
         assert device.LastRunUid == "" and device.LastRunStatus == ""
-        time.sleep(1.5)  # 0MQ "slow joiner": let the SUB socket connect before publishing
+        time.sleep(2.5)  # 0MQ "slow joiner": let the SUB socket connect before publishing
 
         publisher = Publisher(f"127.0.0.1:{in_port}")
         source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=7)
@@ -96,12 +104,16 @@ def test_device_inpaints_a_published_scan_and_reports_it(
         assert device.state() == tango.DevState.ON
 
 
-def test_device_without_tiled_is_in_fault_and_says_why(free_tcp_port, tmp_path):
+def test_device_without_tiled_answers_in_init_then_faults_and_says_why(free_tcp_port, tmp_path):
     dead = f"http://127.0.0.1:{free_tcp_port}"  # nothing listens there (the client
     # retries for about 25 s before the device gives up)
     properties = {"TiledUri": dead, "TorchDevice": "cpu", "FallbackDir": str(tmp_path)}
     with device_server(free_tcp_port + 1, properties) as device:
-        assert device.state() == tango.DevState.FAULT
+        assert device.state() == tango.DevState.INIT  # exported at once, still retrying
+        assert "starting" in device.status() and dead in device.status()
+        with pytest.raises(tango.DevFailed, match="still starting"):
+            device.Start()
+        assert wait_for_state(device) == tango.DevState.FAULT
         assert "cannot start" in device.status() and "127.0.0.1" in device.status()
         with pytest.raises(tango.DevFailed, match="cannot start"):
             device.Start()
@@ -118,7 +130,7 @@ def test_device_whose_dispatcher_dies_is_in_fault_and_says_why(
         "FallbackDir": str(tmp_path),
     }
     with device_server(free_tcp_port, properties) as device:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 90
         while device.state() != tango.DevState.FAULT and time.monotonic() < deadline:
             time.sleep(0.1)
         assert device.state() == tango.DevState.FAULT

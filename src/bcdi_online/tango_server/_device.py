@@ -2,8 +2,10 @@
 
 Beamlines that run Tango see the online processor as one device: it listens to the
 bluesky 0MQ proxy (as ``bcdi-online serve`` does), reports its state (ON listening,
-RUNNING while a run is processed, OFF stopped, FAULT when it cannot run) and the last
-run's progress as attributes, and takes ``Start`` / ``Stop`` commands.
+RUNNING while a run is processed, OFF stopped, FAULT when it cannot run, INIT while it
+loads the model and connects to Tiled) and the last run's progress as attributes, and
+takes ``Start`` / ``Stop`` commands. Start-up runs in a thread, so the device is exported
+and answers at once, even while an unreachable Tiled server is retried.
 
 Run it like any device server::
 
@@ -14,6 +16,7 @@ Run it like any device server::
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 from tango import DevState
@@ -41,37 +44,56 @@ class BcdiOnline(Device):
     Grace = device_property(dtype=float, default_value=60.0)
 
     def init_device(self) -> None:
-        """Load the model, connect to Tiled and start listening."""
+        """Start loading the model and connecting to Tiled (state INIT until done)."""
         super().init_device()
         self._service: LiveService | None = None
         self._fault: str | None = None
+        self._closing = threading.Event()
+        self._startup = threading.Thread(
+            target=self._start_service,
+            kwargs={
+                "tiled_uri": self.TiledUri,
+                "api_key": self.TiledApiKey or None,
+                "model": self.ModelPath or None,
+                "device": self.TorchDevice or None,
+                "fallback_dir": self.FallbackDir or None,
+                "address": self.ZmqAddress,
+            },
+            name="bcdi-online-startup",
+            daemon=True,
+        )
+        self._startup.start()
+
+    def _start_service(self, tiled_uri: str, address: str, **options: Any) -> None:
+        """Load the model, connect to Tiled, start listening (the start-up thread)."""
         try:
-            live = LiveInpainting.from_uri(
-                self.TiledUri,
-                api_key=self.TiledApiKey or None,
-                model=self.ModelPath or None,
-                device=self.TorchDevice or None,
-                fallback_dir=self.FallbackDir or None,
-            )
+            live = LiveInpainting.from_uri(tiled_uri, **options)
         except Exception as err:  # the device stays up, in FAULT, and says why
             self._fault = (
-                f"cannot start (Tiled {self.TiledUri}, model {self.ModelPath or 'shipped'}): "
+                f"cannot start (Tiled {tiled_uri}, model {options['model'] or 'shipped'}): "
                 f"{type(err).__name__}: {err}"
             )
             return
-        self._service = LiveService(live, self.ZmqAddress)
-        self._service.start()
+        if self._closing.is_set():  # Init or shutdown came while starting
+            return
+        service = LiveService(live, address)
+        service.start()
+        self._service = service
 
     def delete_device(self) -> None:
         """Stop listening; runs in progress get ``Grace`` seconds to finish."""
+        self._closing.set()
+        self._startup.join()
         if self._service is not None:
             self._service.stop(self.Grace)
 
     # -- state ------------------------------------------------------------------------
 
     def dev_state(self) -> DevState:
-        """FAULT, OFF (not listening), RUNNING (a run in progress) or ON (waiting)."""
+        """INIT (starting), FAULT, OFF (not listening), RUNNING (a run) or ON (waiting)."""
         service = self._service
+        if self._startup.is_alive():
+            return DevState.INIT
         if self._fault or service is None or service.error:
             return DevState.FAULT
         if service.runs_in_progress():
@@ -81,6 +103,8 @@ class BcdiOnline(Device):
     def dev_status(self) -> str:
         """One line a beamline scientist can act on."""
         service = self._service
+        if self._startup.is_alive():
+            return f"starting: loading the model, connecting to Tiled {self.TiledUri}"
         if self._fault or service is None:
             return str(self._fault)
         if service.error:
@@ -97,6 +121,8 @@ class BcdiOnline(Device):
     @command
     def Start(self) -> None:  # noqa: N802 (Tango command names)
         """Listen to the proxy again after ``Stop`` (or after the dispatcher failed)."""
+        if self._startup.is_alive():
+            raise RuntimeError("still starting (state INIT): it listens once started")
         if self._service is None:
             raise RuntimeError(str(self._fault))
         self._service.start()
@@ -104,6 +130,8 @@ class BcdiOnline(Device):
     @command(dtype_out=(str,), doc_out="uids of runs left running after the grace period")
     def Stop(self) -> list[str]:  # noqa: N802
         """Stop listening; wait up to ``Grace`` seconds for runs in progress."""
+        if self._startup.is_alive():
+            raise RuntimeError("still starting (state INIT): Stop once it is ON")
         if self._service is None:
             return []
         return self._service.stop(self.Grace)
