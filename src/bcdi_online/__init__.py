@@ -10,6 +10,7 @@ from ._errors import (
     GapMaskError,
     InputDataError,
     ModelError,
+    ReplayError,
     SimulationError,
     UnknownDetectorError,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "GapMaskError",
     "InputDataError",
     "ModelError",
+    "ReplayError",
     "SimulationError",
     "UnknownDetectorError",
     "__version__",

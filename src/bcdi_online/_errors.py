@@ -33,3 +33,7 @@ class ModelError(BcdiOnlineError, RuntimeError):
 
 class SimulationError(BcdiOnlineError, ValueError):
     """Simulation parameters are out of their valid range."""
+
+
+class ReplayError(BcdiOnlineError, RuntimeError):
+    """An archived run cannot be found or read back as Bluesky documents."""

@@ -52,6 +52,11 @@ COMMANDS: list[Command] = [
         "live inpainting as a service: documents from bluesky's 0MQ proxy, results to Tiled",
         "._serve",
     ),
+    Command(
+        "replay",
+        "re-process archived raw runs from Tiled through the live callback",
+        "._replay",
+    ),
     Command("simulate", "simulate a gap-affected rocking scan and write it to HDF5", "._simulate"),
     Command(
         "inpaint",

@@ -1,0 +1,121 @@
+"""Replay archived raw runs from Tiled through the live callback (re-processing)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from databroker.replay import replay as replay_documents
+
+from bcdi_online import ReplayError
+
+from ._router import LiveInpainting
+
+logger = logging.getLogger(__name__)
+
+
+def find_run(catalog: Any, uid: str) -> Any:
+    """Look up the archived run ``uid`` in ``catalog`` (a Tiled container of runs).
+
+    Parameters
+    ----------
+    catalog : tiled.client container
+        Where ``TiledWriter`` saved the raw runs (e.g. ``tiled.client.from_uri(uri)``).
+    uid : str
+        Start-document uid of the run.
+
+    Returns
+    -------
+    bluesky_tiled_plugins BlueskyRun
+
+    Raises
+    ------
+    ReplayError
+        If no such node exists or it is not a Bluesky run.
+    """
+    try:
+        run = catalog[uid]
+    except KeyError:
+        raise ReplayError(f"no run {uid!r} in the Tiled catalog at {catalog.uri}") from None
+    if not hasattr(run, "documents"):
+        specs = [spec.name for spec in getattr(run, "specs", [])]
+        raise ReplayError(f"{catalog.uri}/{uid} is not a Bluesky run (specs {specs})")
+    return run
+
+
+def _paced(documents: Iterable[tuple[str, dict]]) -> Iterator[tuple[str, dict]]:
+    """Yield ``(name, doc)`` pairs with the spacing of their ``time`` fields.
+
+    ``databroker.replay.replay`` paces documents itself but expects a ``time`` in every
+    document other than (legacy) resource and datum ones; ophyd-async's
+    ``stream_resource`` and ``stream_datum`` have none, so they pass here unpaced.
+    """
+    offset: float | None = None
+    for name, doc in documents:
+        stamp = doc.get("time")
+        if stamp is not None:
+            if offset is None:
+                offset = time.time() - stamp
+            time.sleep(max(0.0, stamp + offset - time.time()))
+        yield name, doc
+
+
+def replay_run(
+    run: Any, live: LiveInpainting, *, realtime: bool = False, timeout: float | None = None
+) -> dict[str, Any]:
+    """Feed an archived run's documents to ``live`` and wait for its corrected volume.
+
+    The documents come back from Tiled as ``TiledWriter`` stored them
+    (``BlueskyRun.documents()``, ``application/json-seq``) and go through
+    ``databroker.replay.replay``; ``live`` processes them as during the scan and writes
+    the result beside any earlier processing of the same run
+    (``bcdi_online/<uid>-<processing>``, see :class:`CorrectedScanWriter`). Detector
+    files referenced by ``stream_resource`` documents are read from their recorded path.
+
+    Parameters
+    ----------
+    run : bluesky_tiled_plugins BlueskyRun
+        The archived run (:func:`find_run`).
+    live : LiveInpainting
+        The callback (model, Tiled client, fallback directory).
+    realtime : bool
+        Keep the original spacing between documents (:func:`_paced`); default as fast
+        as possible. Tiled gives an ophyd-async run's frames back as one
+        ``stream_datum`` after all events, so those frames still arrive at the end.
+    timeout : float, optional
+        Seconds to wait for processing and upload after the last document.
+
+    Returns
+    -------
+    dict
+        The run's health (:meth:`LiveInpainting.health`): ``status``, ``tiled_path``,
+        frames, windows, timings, errors.
+
+    Raises
+    ------
+    ReplayError
+        If the server cannot give the run back as documents, or processing did not end
+        within ``timeout``.
+    """
+    uid = str(run.metadata["start"]["uid"])
+    documents = iter(run.documents())
+    try:
+        replay_documents(_paced(documents) if realtime else documents, live, burst=True)
+    except Exception as err:
+        hint = (
+            "; the Tiled server needs bluesky_tiled_plugins' json-seq exporter for "
+            "BlueskyRun (deploy/tiled/config.yml)"
+            if "406" in str(err)
+            else ""
+        )
+        raise ReplayError(
+            f"run {uid} cannot be read back as documents ({type(err).__name__}: {err}){hint}"
+        ) from err
+    if not live.wait(timeout):
+        raise ReplayError(f"run {uid}: processing not finished after {timeout} s")
+    health = live.health().get(uid)
+    if health is None:
+        raise ReplayError(f"run {uid}: the live callback did not follow it")
+    return health

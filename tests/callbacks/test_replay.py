@@ -1,0 +1,143 @@
+"""Replay of archived runs: raw runs saved by TiledWriter, read back, processed again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from bluesky.plans import scan
+from bluesky_tiled_plugins import TiledWriter
+from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_devices
+from tiled.client import from_uri
+
+from bcdi_online import ReplayError, inpaint
+from bcdi_online.callbacks import LiveInpainting, find_run, replay_run
+from bcdi_online.cli._demo import _start_server
+from bcdi_online.inpainting import GapInpainter
+from bcdi_online.sim_devices import CrystalSource, SimBcdiDetector, SimRockingMotor
+
+N_FRAMES, ROI, WAIT = 24, 64, 60.0
+
+
+def window_max(patches: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Cheap stand-in model: each window's largest measured count."""
+    measured = torch.where(masks, torch.zeros_like(patches), patches)
+    return measured.amax(dim=(1, 2, 3), keepdim=True).expand_as(patches).float()
+
+
+INPAINTER = GapInpainter(window_max)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """A Tiled server with json-seq export, one ophyd-async HDF5 run saved by TiledWriter
+    and processed live during the scan: (server, client, uid, source)."""
+    import asyncio
+
+    from bluesky import RunEngine
+
+    root = tmp_path_factory.mktemp("archive")
+    detector_dir = root / "detector"
+    detector_dir.mkdir()
+    server = _start_server(root, detector_dir)
+    client = from_uri(server.uri)
+    loop = asyncio.new_event_loop()
+    run_engine = RunEngine({}, call_returns_result=True, loop=loop)
+    try:
+        run_engine.subscribe(TiledWriter(client, batch_size=1))
+        live = LiveInpainting(client, model=INPAINTER, fallback_dir=root / "fallback")
+        run_engine.subscribe(live)
+        source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=9)
+        with init_devices():
+            eta = SimRockingMotor()
+            det = SimBcdiDetector(
+                StaticPathProvider(StaticFilenameProvider("scan"), detector_dir), source, eta
+            )
+        (uid,) = run_engine(scan([det], eta, -0.5, 0.5, N_FRAMES)).run_start_uids
+        assert live.wait(WAIT)
+        yield server, client, uid, source
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        run_engine._th.join()
+        loop.close()
+        client.context.close()
+        server.close()
+
+
+def test_replay_processes_the_archived_run_again_beside_the_live_result(archive, tmp_path):
+    _, client, uid, source = archive
+    live = LiveInpainting(client, model=INPAINTER, fallback_dir=tmp_path)
+
+    health = replay_run(find_run(client, uid), live, timeout=WAIT)
+
+    assert health["status"] == "complete" and health["frames_final"] == N_FRAMES
+    assert health["read_s"] > 0  # frames read from the detector's HDF5 file again
+    path = health["tiled_path"]
+    assert path.startswith(f"bcdi_online/{uid}-")  # the live result keeps its key
+    replayed = client[path]
+    live_result = client["bcdi_online"][uid]["corrected"].read()
+    np.testing.assert_array_equal(replayed["corrected"].read(), live_result)
+    expected = INPAINTER(source.acquired.data, source.mask)
+    np.testing.assert_allclose(replayed["corrected"].read(), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(replayed["gap_mask"].read(), source.mask)
+    assert replayed.metadata["raw_uid"] == uid
+    assert (
+        replayed.metadata["processing_uid"]
+        != client["bcdi_online"][uid].metadata["processing_uid"]
+    )
+
+
+def test_find_run_says_what_is_wrong(archive):
+    _, client, uid, _ = archive
+    with pytest.raises(ReplayError, match="no run 'not-a-uid'"):
+        find_run(client, "not-a-uid")
+    with pytest.raises(ReplayError, match="is not a Bluesky run"):
+        find_run(client, "bcdi_online")  # the corrected scans' container
+
+
+def test_cli_replay_with_the_shipped_model(archive, tmp_path):
+    server, client, uid, source = archive
+    command = [
+        str(Path(sys.executable).with_name("bcdi-online")),
+        "replay",
+        uid,
+        "--tiled",
+        server.uri,  # carries the API key
+        "--device",
+        "cpu",
+        "--fallback-dir",
+        str(tmp_path),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert line["uid"] == uid and line["status"] == "complete"
+    assert line["frames_final"] == N_FRAMES and line["windows"] > 0
+    corrected = client[line["tiled_path"]]["corrected"].read()
+    expected = inpaint(source.acquired.data, source.mask, device="cpu")
+    np.testing.assert_allclose(corrected, expected, rtol=1e-4, atol=1e-3)
+
+    unknown = subprocess.run(
+        [*command[:2], "no-such-uid", *command[3:]], capture_output=True, text=True, timeout=300
+    )
+    assert unknown.returncode == 1
+    assert "bcdi-online replay: error: no run 'no-such-uid'" in unknown.stderr
+
+
+def test_realtime_replay_keeps_the_scan_timing(archive, tmp_path):
+    _, client, uid, _ = archive
+    run = find_run(client, uid)
+    scan_seconds = run.metadata["stop"]["time"] - run.metadata["start"]["time"]
+    live = LiveInpainting(client, model=INPAINTER, fallback_dir=tmp_path)
+
+    started = time.monotonic()
+    health = replay_run(run, live, realtime=True, timeout=WAIT)
+
+    assert health["status"] == "complete"
+    assert time.monotonic() - started >= 0.9 * scan_seconds > 0
