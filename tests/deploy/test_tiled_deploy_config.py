@@ -1,0 +1,164 @@
+"""``deploy/tiled/config.yml`` served for real: PostgreSQL catalog, DuckDB tables,
+detector files registered in place, corrected scans written, runs replayed, all kept
+across a server restart.
+
+Needs a PostgreSQL server (127.0.0.1:5432, user ``postgres``, trust or
+``$BCDI_ONLINE_TEST_POSTGRES`` as an asyncpg DSN): skipped without one, except where
+``BCDI_ONLINE_REQUIRE_SERVICES`` is set (``.ci/run`` sets it), where it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import numpy as np
+import pytest
+import yaml
+from bluesky import RunEngine
+from bluesky.plans import scan
+from bluesky_tiled_plugins import TiledWriter
+from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_devices
+from tiled.client import from_uri
+
+from bcdi_online import inpaint
+from bcdi_online.callbacks import LiveInpainting, find_run, replay_run
+from bcdi_online.sim_devices import CrystalSource, SimBcdiDetector, SimRockingMotor
+
+CONFIG = Path(__file__).parents[2] / "deploy" / "tiled" / "config.yml"
+ADMIN_DSN = os.environ.get(
+    "BCDI_ONLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+API_KEY = secrets.token_hex(32)  # Tiled refuses weak single-user keys
+N_FRAMES, ROI, WAIT = 24, 64, 120.0
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(ADMIN_DSN, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh PostgreSQL database (dropped afterwards); its asyncpg URI for Tiled."""
+    name = f"bcdi_online_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        reason = f"no PostgreSQL to create a test database at {ADMIN_DSN}: {err}"
+        if os.environ.get("BCDI_ONLINE_REQUIRE_SERVICES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server_dsn = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{server_dsn}/{name}"
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def deploy_config(database: str, root: Path) -> Path:
+    """The deploy config with this test's database and directories."""
+    config = yaml.safe_load(CONFIG.read_text())
+    args = config["trees"][0]["args"]
+    args["uri"] = database
+    args["writable_storage"] = [str(root / "data"), f"duckdb:///{root / 'tables.duckdb'}"]
+    args["readable_storage"] = [str(root / "detector")]
+    path = root / "config.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@contextmanager
+def tiled_serve(config: Path, port: int) -> Iterator[str]:
+    """``tiled serve config`` in a process; its URI once it answers."""
+    tiled = Path(sys.executable).with_name("tiled")
+    command = [str(tiled), "serve", "config", str(config), "--host", "127.0.0.1"]
+    env = dict(os.environ, TILED_SINGLE_USER_API_KEY=API_KEY)
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stderr.read().decode()
+            try:
+                if httpx.get(f"{uri}/api/v1/", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "tiled serve did not answer in 60 s"
+            time.sleep(0.3)
+        yield uri
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_deploy_config_serves_raw_runs_corrected_scans_and_replay(
+    database, free_tcp_port, tmp_path
+):
+    detector_dir = tmp_path / "detector"
+    detector_dir.mkdir()
+    config = deploy_config(database, tmp_path)
+    source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=11)
+
+    with tiled_serve(config, free_tcp_port) as uri:
+        client = from_uri(uri, api_key=API_KEY)
+        loop = asyncio.new_event_loop()
+        run_engine = RunEngine({}, call_returns_result=True, loop=loop)
+        try:
+            run_engine.subscribe(TiledWriter(client, batch_size=1))
+            live = LiveInpainting(client, device="cpu", fallback_dir=tmp_path / "fallback")
+            run_engine.subscribe(live)
+            with init_devices():
+                eta = SimRockingMotor()
+                det = SimBcdiDetector(
+                    StaticPathProvider(StaticFilenameProvider("scan"), detector_dir), source, eta
+                )
+            (uid,) = run_engine(scan([det], eta, -0.5, 0.5, N_FRAMES)).run_start_uids
+            assert live.wait(WAIT)
+            assert live.health()[uid]["status"] == "complete"
+
+            replayed = replay_run(
+                find_run(client, uid),
+                LiveInpainting(client, device="cpu", fallback_dir=tmp_path / "fallback"),
+                timeout=WAIT,
+            )
+            assert replayed["status"] == "complete"
+            expected = inpaint(source.acquired.data, source.mask, device="cpu")
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            run_engine._th.join()
+            loop.close()
+            client.context.close()
+
+    with tiled_serve(config, free_tcp_port) as uri:  # the catalog is in PostgreSQL
+        client = from_uri(uri, api_key=API_KEY)
+        try:
+            raw = client[uid]["primary"][det.name].read()  # the detector file, in place
+            np.testing.assert_array_equal(
+                np.asarray(raw).reshape(source.acquired.data.shape), source.acquired.data
+            )
+            live_node = client["bcdi_online"][uid]
+            assert live_node.metadata["status"] == "complete"
+            np.testing.assert_allclose(
+                live_node["corrected"].read(), expected, rtol=1e-4, atol=1e-3
+            )
+            replay_node = client[replayed["tiled_path"]]
+            np.testing.assert_array_equal(
+                replay_node["corrected"].read(), live_node["corrected"].read()
+            )
+        finally:
+            client.context.close()
