@@ -9,6 +9,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,17 +21,32 @@ from tiled.server import SimpleTiledServer
 SERVICE_TIMEOUT = 120.0
 
 
-@pytest.fixture
-def run_engine():
-    """A RunEngine on its own event loop, stopped and closed after the test."""
+@contextmanager
+def _running_engine() -> Iterator[RunEngine]:
+    """A RunEngine on its own event loop, stopped and closed on exit."""
     loop = asyncio.new_event_loop()
     run_engine = RunEngine({}, call_returns_result=True, loop=loop)
-    yield run_engine
-    if run_engine.state not in ("idle", "panicked"):
-        run_engine.halt()
-    loop.call_soon_threadsafe(loop.stop)
-    run_engine._th.join()
-    loop.close()
+    try:
+        yield run_engine
+    finally:
+        if run_engine.state not in ("idle", "panicked"):
+            run_engine.halt()
+        loop.call_soon_threadsafe(loop.stop)
+        run_engine._th.join()
+        loop.close()
+
+
+@pytest.fixture(scope="session")
+def make_run_engine() -> Callable[[], AbstractContextManager[RunEngine]]:
+    """Context manager factory of RunEngines, for fixtures wider than one test."""
+    return _running_engine
+
+
+@pytest.fixture
+def run_engine() -> Iterator[RunEngine]:
+    """A RunEngine on its own event loop, stopped and closed after the test."""
+    with _running_engine() as run_engine:
+        yield run_engine
 
 
 def _in_process_tiled(storage: Path):
@@ -102,3 +118,31 @@ def wait_for_corrected() -> Callable:
         raise AssertionError(f"no {status!r} corrected scan for {uid} in {SERVICE_TIMEOUT} s")
 
     return wait
+
+
+def _archive_hdf5_scan(run_engine, client, live, source, detector_dir: Path) -> tuple[str, str]:
+    """Run an ophyd-async HDF5 rocking scan of ``source``, saved by ``TiledWriter`` and
+    followed by ``live``; its uid and the detector's data key, once ``live`` is done."""
+    from bluesky.plans import scan
+    from bluesky_tiled_plugins import TiledWriter
+    from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_devices
+
+    from bcdi_online.sim_devices import SimBcdiDetector, SimRockingMotor
+
+    run_engine.subscribe(TiledWriter(client, batch_size=1))
+    run_engine.subscribe(live)
+    with init_devices():
+        eta = SimRockingMotor()
+        det = SimBcdiDetector(
+            StaticPathProvider(StaticFilenameProvider("scan"), detector_dir), source, eta
+        )
+    (uid,) = run_engine(scan([det], eta, -0.5, 0.5, source.n_frames)).run_start_uids
+    assert live.wait(120), live.health()
+    return uid, det.name
+
+
+@pytest.fixture(scope="session")
+def archive_hdf5_scan() -> Callable[..., tuple[str, str]]:
+    """``f(run_engine, client, live, source, detector_dir) -> (uid, data key)``: a scan
+    saved to Tiled by ``TiledWriter`` (raw) and processed by ``live`` (corrected)."""
+    return _archive_hdf5_scan

@@ -11,16 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from bluesky.plans import scan
-from bluesky_tiled_plugins import TiledWriter
-from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_devices
 from tiled.client import from_uri
 
 from bcdi_online import ReplayError, inpaint
 from bcdi_online.callbacks import LiveInpainting, find_run, replay_run
 from bcdi_online.cli._demo import _start_server
 from bcdi_online.inpainting import GapInpainter
-from bcdi_online.sim_devices import CrystalSource, SimBcdiDetector, SimRockingMotor
+from bcdi_online.sim_devices import CrystalSource
 
 N_FRAMES, ROI, WAIT = 24, 64, 60.0
 
@@ -35,37 +32,21 @@ INPAINTER = GapInpainter(window_max)
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory):
+def archive(tmp_path_factory, make_run_engine, archive_hdf5_scan):
     """A Tiled server with json-seq export, one ophyd-async HDF5 run saved by TiledWriter
     and processed live during the scan: (server, client, uid, source)."""
-    import asyncio
-
-    from bluesky import RunEngine
-
     root = tmp_path_factory.mktemp("archive")
     detector_dir = root / "detector"
     detector_dir.mkdir()
     server = _start_server(root, detector_dir)
     client = from_uri(server.uri)
-    loop = asyncio.new_event_loop()
-    run_engine = RunEngine({}, call_returns_result=True, loop=loop)
     try:
-        run_engine.subscribe(TiledWriter(client, batch_size=1))
-        live = LiveInpainting(client, model=INPAINTER, fallback_dir=root / "fallback")
-        run_engine.subscribe(live)
         source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=9)
-        with init_devices():
-            eta = SimRockingMotor()
-            det = SimBcdiDetector(
-                StaticPathProvider(StaticFilenameProvider("scan"), detector_dir), source, eta
-            )
-        (uid,) = run_engine(scan([det], eta, -0.5, 0.5, N_FRAMES)).run_start_uids
-        assert live.wait(WAIT)
+        live = LiveInpainting(client, model=INPAINTER, fallback_dir=root / "fallback")
+        with make_run_engine() as run_engine:
+            uid, _ = archive_hdf5_scan(run_engine, client, live, source, detector_dir)
         yield server, client, uid, source
     finally:
-        loop.call_soon_threadsafe(loop.stop)
-        run_engine._th.join()
-        loop.close()
         client.context.close()
         server.close()
 

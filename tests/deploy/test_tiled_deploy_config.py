@@ -25,15 +25,11 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from bluesky import RunEngine
-from bluesky.plans import scan
-from bluesky_tiled_plugins import TiledWriter
-from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_devices
 from tiled.client import from_uri
 
 from bcdi_online import inpaint
 from bcdi_online.callbacks import LiveInpainting, find_run, replay_run
-from bcdi_online.sim_devices import CrystalSource, SimBcdiDetector, SimRockingMotor
+from bcdi_online.sim_devices import CrystalSource
 
 CONFIG = Path(__file__).parents[2] / "deploy" / "tiled" / "config.yml"
 ADMIN_DSN = os.environ.get(
@@ -107,7 +103,7 @@ def tiled_serve(config: Path, port: int) -> Iterator[str]:
 
 
 def test_deploy_config_serves_raw_runs_corrected_scans_and_replay(
-    database, free_tcp_port, tmp_path
+    database, run_engine, archive_hdf5_scan, free_tcp_port, tmp_path
 ):
     detector_dir = tmp_path / "detector"
     detector_dir.mkdir()
@@ -116,19 +112,9 @@ def test_deploy_config_serves_raw_runs_corrected_scans_and_replay(
 
     with tiled_serve(config, free_tcp_port) as uri:
         client = from_uri(uri, api_key=API_KEY)
-        loop = asyncio.new_event_loop()
-        run_engine = RunEngine({}, call_returns_result=True, loop=loop)
         try:
-            run_engine.subscribe(TiledWriter(client, batch_size=1))
             live = LiveInpainting(client, device="cpu", fallback_dir=tmp_path / "fallback")
-            run_engine.subscribe(live)
-            with init_devices():
-                eta = SimRockingMotor()
-                det = SimBcdiDetector(
-                    StaticPathProvider(StaticFilenameProvider("scan"), detector_dir), source, eta
-                )
-            (uid,) = run_engine(scan([det], eta, -0.5, 0.5, N_FRAMES)).run_start_uids
-            assert live.wait(WAIT)
+            uid, data_key = archive_hdf5_scan(run_engine, client, live, source, detector_dir)
             assert live.health()[uid]["status"] == "complete"
 
             replayed = replay_run(
@@ -139,15 +125,12 @@ def test_deploy_config_serves_raw_runs_corrected_scans_and_replay(
             assert replayed["status"] == "complete"
             expected = inpaint(source.acquired.data, source.mask, device="cpu")
         finally:
-            loop.call_soon_threadsafe(loop.stop)
-            run_engine._th.join()
-            loop.close()
             client.context.close()
 
     with tiled_serve(config, free_tcp_port) as uri:  # the catalog is in PostgreSQL
         client = from_uri(uri, api_key=API_KEY)
         try:
-            raw = client[uid]["primary"][det.name].read()  # the detector file, in place
+            raw = client[uid]["primary"][data_key].read()  # the detector file, in place
             np.testing.assert_array_equal(
                 np.asarray(raw).reshape(source.acquired.data.shape), source.acquired.data
             )

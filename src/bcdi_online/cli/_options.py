@@ -1,10 +1,16 @@
-"""Options shared by the subcommands that run a model (``inpaint``, ``finetune``, ``evaluate``)."""
+"""Options shared by the subcommands.
+
+Model options (``inpaint``, ``finetune``, ``evaluate``) and service options (``serve``,
+``replay``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from pathlib import Path
+from typing import Any
 
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
@@ -79,3 +85,49 @@ def check_device(device: str | None) -> None:
         raise ValueError(
             f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) available"
         )
+
+
+def live_from_args(args: argparse.Namespace) -> Any:
+    """Build the :class:`~bcdi_online.callbacks.LiveInpainting` the service options describe."""
+    from ..callbacks import LiveInpainting
+
+    check_device(args.device)
+    return LiveInpainting.from_uri(
+        args.tiled,
+        api_key=args.api_key,
+        model=args.model,
+        device=args.device,
+        fallback_dir=args.fallback_dir,
+    )
+
+
+def add_service_options(parser: argparse.ArgumentParser, tiled_help: str) -> None:
+    """Add ``--tiled``, ``--api-key``, ``--device``, ``--model`` and ``--fallback-dir``.
+
+    Defaults come from the environment of a beamline service (``deploy/``):
+    ``$TILED_URI``, ``$TILED_API_KEY`` or ``$TILED_SINGLE_USER_API_KEY``,
+    ``$BCDI_ONLINE_DEVICE``, ``$BCDI_ONLINE_FALLBACK_DIR``.
+    """
+    parser.add_argument(
+        "--tiled",
+        default=os.environ.get("TILED_URI", "http://localhost:8000"),
+        help=f"{tiled_help} (default: $TILED_URI or %(default)s)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("TILED_API_KEY", os.environ.get("TILED_SINGLE_USER_API_KEY")),
+        help="Tiled API key (default: $TILED_API_KEY or $TILED_SINGLE_USER_API_KEY)",
+    )
+    parser.add_argument(
+        "--device",
+        type=device_name,
+        default=os.environ.get("BCDI_ONLINE_DEVICE"),
+        help="torch device (default: $BCDI_ONLINE_DEVICE, else cuda if present)",
+    )
+    parser.add_argument("--model", default=None, help="checkpoint (default: shipped weights)")
+    parser.add_argument(
+        "--fallback-dir",
+        default=None,
+        help="local HDF5 files when Tiled stays down "
+        "(default: $BCDI_ONLINE_FALLBACK_DIR or ~/bcdi_online_fallback)",
+    )

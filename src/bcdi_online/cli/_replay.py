@@ -10,31 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``replay`` options."""
-    from ._options import add_model_options
+    from ._options import add_service_options
 
     parser.add_argument("uids", nargs="+", metavar="UID", help="start-document uid of a raw run")
-    parser.add_argument(
-        "--tiled",
-        default=os.environ.get("TILED_URI", "http://localhost:8000"),
-        help="Tiled server holding the raw runs (default: $TILED_URI or %(default)s)",
-    )
-    parser.add_argument(
-        "--api-key",
-        default=os.environ.get("TILED_API_KEY", os.environ.get("TILED_SINGLE_USER_API_KEY")),
-        help="Tiled API key (default: $TILED_API_KEY or $TILED_SINGLE_USER_API_KEY)",
-    )
-    add_model_options(parser, batch_size=False)
-    parser.add_argument(
-        "--fallback-dir",
-        default=None,
-        help="local HDF5 files when Tiled stays down "
-        "(default: $BCDI_ONLINE_FALLBACK_DIR or ~/bcdi_online_fallback)",
-    )
+    add_service_options(parser, "Tiled server holding the raw runs")
     parser.add_argument(
         "--realtime",
         action="store_true",
@@ -50,15 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay each run; print one JSON line per run; 1 if any did not complete."""
-    from ..callbacks import LiveInpainting, find_run, replay_run
+    from ..callbacks import find_run, replay_run
+    from ._options import live_from_args
 
-    live = LiveInpainting.from_uri(
-        args.tiled,
-        api_key=args.api_key,
-        model=args.model,
-        device=args.device,
-        fallback_dir=args.fallback_dir,
-    )
+    live = live_from_args(args)
     failed = 0
     for uid in args.uids:
         health = replay_run(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import time
 from types import FrameType
@@ -25,31 +24,12 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``serve`` options."""
+    from ._options import add_service_options
+
     parser.add_argument(
         "--zmq", default="localhost:5578", help="0MQ proxy OUT address (default: %(default)s)"
     )
-    parser.add_argument(
-        "--tiled",
-        default=os.environ.get("TILED_URI", "http://localhost:8000"),
-        help="Tiled server for the corrected data (default: $TILED_URI or %(default)s)",
-    )
-    parser.add_argument(
-        "--api-key",
-        default=os.environ.get("TILED_API_KEY", os.environ.get("TILED_SINGLE_USER_API_KEY")),
-        help="Tiled API key (default: $TILED_API_KEY or $TILED_SINGLE_USER_API_KEY)",
-    )
-    parser.add_argument(
-        "--device",
-        default=os.environ.get("BCDI_ONLINE_DEVICE"),
-        help="torch device (default: $BCDI_ONLINE_DEVICE, else cuda if present)",
-    )
-    parser.add_argument("--model", default=None, help="checkpoint (default: shipped weights)")
-    parser.add_argument(
-        "--fallback-dir",
-        default=None,
-        help="local HDF5 files when Tiled stays down "
-        "(default: $BCDI_ONLINE_FALLBACK_DIR or ~/bcdi_online_fallback)",
-    )
+    add_service_options(parser, "Tiled server for the corrected data")
     parser.add_argument(
         "--grace",
         type=float,
@@ -64,17 +44,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run :class:`~bcdi_online.callbacks.LiveService` until SIGTERM or Ctrl-C."""
-    from ..callbacks import LiveInpainting, LiveService
-    from ._options import check_device
+    from ..callbacks import LiveService
+    from ._options import live_from_args
 
-    check_device(args.device)
-    live = LiveInpainting.from_uri(
-        args.tiled,
-        api_key=args.api_key,
-        model=args.model,
-        device=args.device,
-        fallback_dir=args.fallback_dir,
-    )
+    live = live_from_args(args)
     service = LiveService(live, args.zmq)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     service.start()
