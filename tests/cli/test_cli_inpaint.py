@@ -198,7 +198,7 @@ def test_finetune_writes_a_loadable_checkpoint(
     assert extra["finetuned_from_sha256"] == model_sha256(tiny_model)
     assert extra["finetune_steps"] == 2
     printed = capsys.readouterr().out
-    for word in ("before", "after", "linear", str(out)):
+    for word in ("before", "after", "linear", "not the real gap", str(out)):
         assert word in printed
 
 
