@@ -104,11 +104,15 @@ def test_cli_replay_with_the_shipped_model(archive, tmp_path):
     expected = inpaint(source.acquired.data, source.mask, device="cpu")
     np.testing.assert_allclose(corrected, expected, rtol=1e-4, atol=1e-3)
 
-    unknown = subprocess.run(
-        [*command[:2], "no-such-uid", *command[3:]], capture_output=True, text=True, timeout=300
+    # a bad uid among good ones: reported, the others still replayed, exit 1
+    mixed = subprocess.run(
+        [*command[:2], "no-such-uid", *command[2:]], capture_output=True, text=True, timeout=300
     )
-    assert unknown.returncode == 1
-    assert "bcdi-online replay: error: no run 'no-such-uid'" in unknown.stderr
+    assert mixed.returncode == 1
+    assert "bcdi-online replay: no-such-uid: no run 'no-such-uid'" in mixed.stderr
+    bad, good = (json.loads(line) for line in mixed.stdout.strip().splitlines()[-2:])
+    assert bad["uid"] == "no-such-uid" and bad["status"] == "error" and "no run" in bad["error"]
+    assert good["uid"] == uid and good["status"] == "complete"
 
 
 def test_realtime_replay_keeps_the_scan_timing(archive, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,17 +33,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Replay each run; print one JSON line per run; 1 if any did not complete."""
+    """Replay each run; one JSON line per run; 1 if any did not complete.
+
+    A run that cannot be replayed (unknown uid, not a run, no document export, timeout)
+    is reported on stderr and in its line (``"status": "error"``); the others go on.
+    """
+    from .. import ReplayError
     from ..callbacks import find_run, replay_run
     from ._options import live_from_args
 
     live = live_from_args(args)
+    keys = ("status", "tiled_path", "frames_final", "windows", "inpaint_s", "local_fallback")
     failed = 0
     for uid in args.uids:
-        health = replay_run(
-            find_run(live.client, uid), live, realtime=args.realtime, timeout=args.timeout
-        )
-        keys = ("status", "tiled_path", "frames_final", "windows", "inpaint_s", "local_fallback")
-        print(json.dumps({"uid": uid, **{key: health.get(key) for key in keys}}), flush=True)
+        try:
+            health = replay_run(
+                find_run(live.client, uid), live, realtime=args.realtime, timeout=args.timeout
+            )
+        except ReplayError as err:
+            print(f"bcdi-online replay: {uid}: {err}", file=sys.stderr, flush=True)
+            health = {"status": "error", "error": str(err)}
+        print(json.dumps({"uid": uid, **{key: health.get(key) for key in (*keys, "error")}}))
         failed += health.get("status") != "complete"
     return 1 if failed else 0
