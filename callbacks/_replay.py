@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -12,8 +11,6 @@ from databroker.replay import replay as replay_documents
 from bcdi_online import ReplayError
 
 from ._router import LiveInpainting
-
-logger = logging.getLogger(__name__)
 
 
 def find_run(catalog: Any, uid: str) -> Any:
@@ -100,8 +97,8 @@ def replay_run(
         within ``timeout``.
     """
     uid = str(run.metadata["start"]["uid"])
-    documents = iter(run.documents())
     try:
+        documents = iter(run.documents())
         replay_documents(_paced(documents) if realtime else documents, live, burst=True)
     except Exception as err:
         hint = (

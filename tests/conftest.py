@@ -146,3 +146,40 @@ def archive_hdf5_scan() -> Callable[..., tuple[str, str]]:
     """``f(run_engine, client, live, source, detector_dir) -> (uid, data key)``: a scan
     saved to Tiled by ``TiledWriter`` (raw) and processed by ``live`` (corrected)."""
     return _archive_hdf5_scan
+
+
+@contextmanager
+def _tiled_process(arguments: list[str], api_key: str) -> Iterator[str]:
+    """``tiled serve ARGUMENTS`` in a process on a free port; its URI once it answers."""
+    import os
+
+    import httpx
+
+    port = free_port()
+    tiled = Path(sys.executable).with_name("tiled")
+    command = [str(tiled), "serve", *arguments, "--host", "127.0.0.1", "--port", str(port)]
+    env = dict(os.environ, TILED_SINGLE_USER_API_KEY=api_key)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stderr.read().decode()
+            try:
+                if httpx.get(f"{uri}/api/v1/", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "tiled serve did not answer in 60 s"
+            time.sleep(0.3)
+        yield uri
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def tiled_process() -> Callable[[list[str], str], AbstractContextManager[str]]:
+    """``f(arguments, api_key)``: context manager running ``tiled serve ARGUMENTS`` in a
+    process (single-user ``api_key``) and giving its URI once it answers."""
+    return _tiled_process

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import time
@@ -11,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from bluesky.plans import count
+from bluesky_tiled_plugins import TiledWriter
+from ophyd.sim import det
 from tiled.client import from_uri
 
 from bcdi_online import ReplayError, inpaint
@@ -126,3 +130,17 @@ def test_realtime_replay_keeps_the_scan_timing(archive, tmp_path):
 
     assert health["status"] == "complete"
     assert time.monotonic() - started >= 0.9 * scan_seconds > 0
+
+
+def test_a_server_without_document_export_gets_a_clear_error(run_engine, tiled_process, tmp_path):
+    key = secrets.token_hex(32)
+    with tiled_process(["catalog", "--temp"], key) as uri:  # no json-seq exporter
+        client = from_uri(uri, api_key=key)
+        try:
+            run_engine.subscribe(TiledWriter(client, batch_size=1))
+            (uid,) = run_engine(count([det], 3)).run_start_uids
+            live = LiveInpainting(client, model=INPAINTER, fallback_dir=tmp_path)
+            with pytest.raises(ReplayError, match="needs bluesky_tiled_plugins' json-seq"):
+                replay_run(find_run(client, uid), live, timeout=WAIT)
+        finally:
+            client.context.close()

@@ -12,16 +12,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
-import httpx
 import numpy as np
 import pytest
 import yaml
@@ -75,42 +70,15 @@ def deploy_config(database: str, root: Path) -> Path:
     return path
 
 
-@contextmanager
-def tiled_serve(config: Path, port: int) -> Iterator[str]:
-    """``tiled serve config`` in a process; its URI once it answers."""
-    tiled = Path(sys.executable).with_name("tiled")
-    command = [str(tiled), "serve", "config", str(config), "--host", "127.0.0.1"]
-    env = dict(os.environ, TILED_SINGLE_USER_API_KEY=API_KEY)
-    process = subprocess.Popen(
-        [*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()
-            try:
-                if httpx.get(f"{uri}/api/v1/", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "tiled serve did not answer in 60 s"
-            time.sleep(0.3)
-        yield uri
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
-
-
 def test_deploy_config_serves_raw_runs_corrected_scans_and_replay(
-    database, run_engine, archive_hdf5_scan, free_tcp_port, tmp_path
+    database, run_engine, archive_hdf5_scan, tiled_process, tmp_path
 ):
     detector_dir = tmp_path / "detector"
     detector_dir.mkdir()
     config = deploy_config(database, tmp_path)
     source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=11)
 
-    with tiled_serve(config, free_tcp_port) as uri:
+    with tiled_process(["config", str(config)], API_KEY) as uri:
         client = from_uri(uri, api_key=API_KEY)
         try:
             live = LiveInpainting(client, device="cpu", fallback_dir=tmp_path / "fallback")
@@ -127,7 +95,7 @@ def test_deploy_config_serves_raw_runs_corrected_scans_and_replay(
         finally:
             client.context.close()
 
-    with tiled_serve(config, free_tcp_port) as uri:  # the catalog is in PostgreSQL
+    with tiled_process(["config", str(config)], API_KEY) as uri:  # the catalog is in PostgreSQL
         client = from_uri(uri, api_key=API_KEY)
         try:
             raw = client[uid]["primary"][data_key].read()  # the detector file, in place
