@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from bluesky import RunEngine
 from tiled.client import from_uri
@@ -151,10 +153,6 @@ def archive_hdf5_scan() -> Callable[..., tuple[str, str]]:
 @contextmanager
 def _tiled_process(arguments: list[str], api_key: str) -> Iterator[str]:
     """``tiled serve ARGUMENTS`` in a process on a free port; its URI once it answers."""
-    import os
-
-    import httpx
-
     port = free_port()
     tiled = Path(sys.executable).with_name("tiled")
     command = [str(tiled), "serve", *arguments, "--host", "127.0.0.1", "--port", str(port)]

@@ -49,10 +49,15 @@ def device_server(port: int, properties: dict) -> Iterator[tango.DeviceProxy]:
             process.communicate(timeout=10)
 
 
-def wait_for_state(device: tango.DeviceProxy, timeout: float = 90.0) -> tango.DevState:
-    """The device's state once it has left INIT (start-up runs in a thread)."""
+def wait_for_state(
+    device: tango.DeviceProxy,
+    passing: tuple[tango.DevState, ...] = (tango.DevState.INIT,),
+    timeout: float = 90.0,
+) -> tango.DevState:
+    """The device's state once it is in none of ``passing`` (default: has left INIT,
+    as start-up runs in a thread), or after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while (state := device.state()) == tango.DevState.INIT and time.monotonic() < deadline:
+    while (state := device.state()) in passing and time.monotonic() < deadline:
         time.sleep(0.1)
     return state
 
@@ -113,6 +118,8 @@ def test_device_without_tiled_answers_in_init_then_faults_and_says_why(free_tcp_
         assert "starting" in device.status() and dead in device.status()
         with pytest.raises(tango.DevFailed, match="still starting"):
             device.Start()
+        with pytest.raises(tango.DevFailed, match="still starting"):
+            device.Stop()
         assert wait_for_state(device) == tango.DevState.FAULT
         assert "cannot start" in device.status() and "127.0.0.1" in device.status()
         with pytest.raises(tango.DevFailed, match="cannot start"):
@@ -130,10 +137,10 @@ def test_device_whose_dispatcher_dies_is_in_fault_and_says_why(
         "FallbackDir": str(tmp_path),
     }
     with device_server(free_tcp_port, properties) as device:
-        deadline = time.monotonic() + 90
-        while device.state() != tango.DevState.FAULT and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert device.state() == tango.DevState.FAULT
+        # ON for a moment once started, then FAULT when the dispatcher thread fails
+        assert wait_for_state(device, (tango.DevState.INIT, tango.DevState.ON)) == (
+            tango.DevState.FAULT
+        )
         status = device.status()
         assert "stopped listening on no such host:5578" in status and "ZMQError" in status
         assert list(device.Stop()) == []  # no run was in progress: nothing left behind

@@ -10,7 +10,10 @@ import argparse
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..callbacks import LiveInpainting
 
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
@@ -87,7 +90,7 @@ def check_device(device: str | None) -> None:
         )
 
 
-def live_from_args(args: argparse.Namespace) -> Any:
+def live_from_args(args: argparse.Namespace) -> LiveInpainting:
     """Build the :class:`~bcdi_online.callbacks.LiveInpainting` the service options describe."""
     from ..callbacks import LiveInpainting
 
