@@ -37,3 +37,7 @@ class SimulationError(BcdiOnlineError, ValueError):
 
 class ReplayError(BcdiOnlineError, RuntimeError):
     """An archived run cannot be found or read back as Bluesky documents."""
+
+
+class PhasingError(BcdiOnlineError, ValueError):
+    """Phase-retrieval inputs or settings are invalid, or a reconstruction cannot be made."""

@@ -250,6 +250,23 @@ def test_summarise_table() -> None:
     assert lines[-1] == "Model paper PCC vs noise-free > biharmonic on 2 of 3 volumes."
 
 
+def test_summarise_shows_amplitude_columns_when_every_row_has_them() -> None:
+    amplitude = {
+        "amplitude_error": 0.3,
+        "amplitude_floor": 0.05,
+        "peak_ratio": 0.5,
+        "photon_ratio": 1.2,
+    }
+    rows = [{**r, **amplitude} for r in _rows()]
+    header = summarise(rows).splitlines()[0]
+    assert header.endswith(
+        "| photon error | amplitude error | Poisson floor | peak ratio | photon ratio "
+        "| s / volume |"
+    )
+    assert "| 0.300 | 0.050 | 0.50 | 1.20 | 0.50 |" in summarise(rows)
+    assert "amplitude error" not in summarise([*rows, _rows()[0]])
+
+
 def test_summarise_without_the_compared_methods_and_bad_rows() -> None:
     rows = [r for r in _rows() if r["method"] == "model"]
     assert "volumes" not in summarise(rows)

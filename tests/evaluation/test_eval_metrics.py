@@ -6,7 +6,9 @@ from scipy.ndimage import gaussian_filter
 
 from bcdi_online import InputDataError
 from bcdi_online.evaluation import (
+    amplitude_error,
     evaluate,
+    gap_ratios,
     oracle_pcc,
     paper_pcc,
     relative_photon_error,
@@ -138,6 +140,10 @@ def test_evaluate_keys_and_ratio(scan: tuple) -> None:
         "paper_pcc",
         "paper_pcc_oracle",
         "paper_pcc_noise_free",
+        "amplitude_error",
+        "amplitude_floor",
+        "peak_ratio",
+        "photon_ratio",
         "photon_error",
     }
     assert oracle["paper_pcc_noise_free"] == pytest.approx(1.0)
@@ -146,3 +152,36 @@ def test_evaluate_keys_and_ratio(scan: tuple) -> None:
     assert perfect["pcc_ratio"] > 1  # the noisy truth correlates with itself better
     assert oracle["pcc_ratio"] == pytest.approx(1.0)
     assert perfect["photon_error"] == 0.0
+
+
+def test_amplitude_error_zero_for_the_expected_and_at_the_floor_for_counts(scan: tuple) -> None:
+    truth, mask, expected = scan
+    assert amplitude_error(expected, expected, mask) == 0.0
+    floor = amplitude_error(truth, expected, mask)
+    # Poisson: E[(sqrt(n) - sqrt(lambda))^2] is about 1/4 per voxel where lambda >> 1
+    gap = np.broadcast_to(mask, SHAPE)
+    assert (
+        0.5 * np.sqrt(0.25 * gap.sum() / expected[gap].sum())
+        < floor
+        < 2 * np.sqrt(0.25 * gap.sum() / expected[gap].sum())
+    )
+
+
+@pytest.mark.parametrize("factor", [0.25, 1.0, 4.0])
+def test_amplitude_error_of_a_scaled_fill(scan: tuple, factor: float) -> None:
+    truth, mask, expected = scan
+    # sqrt(f e) - sqrt(e) = (sqrt(f) - 1) sqrt(e): the relative RMS is |sqrt(f) - 1|
+    assert amplitude_error(factor * expected, expected, mask) == pytest.approx(
+        abs(np.sqrt(factor) - 1)
+    )
+
+
+def test_gap_ratios(scan: tuple) -> None:
+    truth, mask, expected = scan
+    assert gap_ratios(expected, expected, mask) == {"peak_ratio": 1.0, "photon_ratio": 1.0}
+    flat = np.where(np.broadcast_to(mask, SHAPE), 2 * expected.mean(), expected)
+    ratios = gap_ratios(flat, expected, mask)
+    gap = np.broadcast_to(mask, SHAPE)
+    assert ratios["peak_ratio"] == pytest.approx(2 * expected.mean() / expected[gap].max())
+    with pytest.raises(InputDataError, match="no expected photons"):
+        gap_ratios(expected, np.where(gap, 0, expected), mask)

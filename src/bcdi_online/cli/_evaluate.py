@@ -5,7 +5,8 @@ by the model, linear interpolation, biharmonic and inverse-distance weighting, s
 with :func:`~bcdi_online.evaluation.score_methods` and tabulated with
 :func:`~bcdi_online.evaluation.summarise` (as ``benchmarks/validate_model.py`` does).
 Writes ``validation.json`` (provenance and one row per volume and method) and
-``validation.md`` (the table) to ``--out``.
+``validation.md`` (the table) to ``--out``. With ``--real-space`` it phase-retrieves
+instead (:mod:`._evaluate_real_space`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _evaluate_real_space
 from ._options import add_model_options, check_device, model_path, positive_int
 
 if TYPE_CHECKING:
@@ -52,10 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path("evaluation"),
         help="output directory for validation.json and validation.md (default: evaluation)",
     )
+    _evaluate_real_space.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Score every method on the validation set, write and print the table."""
+    if args.real_space:
+        return _evaluate_real_space.run(args)
     from rich.console import Console
     from rich.progress import Progress
 

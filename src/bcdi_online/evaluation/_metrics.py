@@ -284,6 +284,73 @@ def relative_photon_error(filled: np.ndarray, truth: np.ndarray, mask: np.ndarra
     return float(abs(filled[gap].sum() - total) / total)
 
 
+def amplitude_error(filled: np.ndarray, expected: np.ndarray, mask: np.ndarray) -> float:
+    """Relative RMS error of the filled amplitudes over the gap voxels.
+
+    Phase retrieval fits amplitudes, not log intensities: this is the error it sees,
+    ``sqrt(sum((sqrt(filled) - sqrt(expected))^2) / sum(expected))`` over gap voxels.
+    Scoring the gap-free measurement itself the same way gives the Poisson floor
+    (about ``0.5 / sqrt(mean counts)`` per voxel).
+
+    Parameters
+    ----------
+    filled : (n_frames, ny, nx) ndarray
+        Inpainted volume (or the gap-free measurement, for the floor).
+    expected : (n_frames, ny, nx) ndarray
+        Noise-free intensity.
+    mask : (ny, nx) or (n_frames, ny, nx) ndarray of bool
+        True = gap voxel.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputDataError
+        If shapes mismatch or the gap holds no expected photons.
+    """
+    filled, expected, gap = _volumes(mask, filled=filled, expected=expected)
+    total = expected[gap].sum()
+    if total <= 0:
+        raise InputDataError(f"the gap holds no expected photons (sum {total})")
+    diff = np.sqrt(np.clip(filled[gap], 0, None)) - np.sqrt(expected[gap])
+    return float(np.sqrt(np.sum(diff**2) / total))
+
+
+def gap_ratios(filled: np.ndarray, expected: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Compare the gap's brightest voxel and its photon total with the truth.
+
+    Parameters
+    ----------
+    filled, expected : (n_frames, ny, nx) ndarray
+        Inpainted volume and noise-free intensity.
+    mask : (ny, nx) or (n_frames, ny, nx) ndarray of bool
+        True = gap voxel.
+
+    Returns
+    -------
+    dict of str to float
+        ``peak_ratio``: ``max(filled[gap]) / max(expected[gap])`` (1 = the gap's
+        maximum recovered; well below 1 when a gap through the Bragg peak is
+        under-filled, above 1 when it is over-filled); ``photon_ratio``:
+        ``sum(filled[gap]) / sum(expected[gap])``.
+
+    Raises
+    ------
+    InputDataError
+        If shapes mismatch or the gap holds no expected photons.
+    """
+    filled, expected, gap = _volumes(mask, filled=filled, expected=expected)
+    total = expected[gap].sum()
+    if total <= 0:
+        raise InputDataError(f"the gap holds no expected photons (sum {total})")
+    return {
+        "peak_ratio": float(filled[gap].max() / expected[gap].max()),
+        "photon_ratio": float(filled[gap].sum() / total),
+    }
+
+
 def evaluate(
     filled: np.ndarray,
     truth: np.ndarray,
@@ -311,8 +378,10 @@ def evaluate(
         oracle is not positive), ``paper_pcc`` (against the noisy measurement),
         ``paper_pcc_oracle`` (the noise-free intensity scored the same way: the ceiling
         Poisson noise leaves), ``paper_pcc_noise_free`` (the filling against the
-        noise-free intensity, as on the noise-free simulations of Masto et al.) and
-        ``photon_error`` (:func:`relative_photon_error`).
+        noise-free intensity, as on the noise-free simulations of Masto et al.),
+        ``photon_error`` (:func:`relative_photon_error`), ``amplitude_error`` and
+        ``amplitude_floor`` (:func:`amplitude_error` of the filling and of the gap-free
+        measurement), ``peak_ratio`` and ``photon_ratio`` (:func:`gap_ratios`).
 
     Raises
     ------
@@ -331,4 +400,7 @@ def evaluate(
         "paper_pcc_oracle": paper_pcc(expected, truth, mask),
         "paper_pcc_noise_free": paper_pcc(filled, expected, mask),
         "photon_error": relative_photon_error(filled, truth, mask),
+        "amplitude_error": amplitude_error(filled, expected, mask),
+        "amplitude_floor": amplitude_error(truth, expected, mask),
+        **gap_ratios(filled, expected, mask),
     }

@@ -19,6 +19,14 @@ _COLUMNS = (
     ("photon error", "photon_error", ".3f"),
     ("s / volume", "seconds", ".2f"),
 )
+#: Amplitude columns, shown before the time when every row has them (tables written
+#: before they existed are still summarised).
+_AMPLITUDE_COLUMNS = (
+    ("amplitude error", "amplitude_error", ".3f"),
+    ("Poisson floor", "amplitude_floor", ".3f"),
+    ("peak ratio", "peak_ratio", ".2f"),
+    ("photon ratio", "photon_ratio", ".2f"),
+)
 
 
 def _gap_label(width: Any, cross: Any) -> str:
@@ -38,7 +46,8 @@ def summarise(
     ----------
     rows : iterable of mapping
         Rows of :func:`score_methods`: keys ``case``, ``width``, ``cross``, ``method``,
-        ``seconds`` and the metrics of :func:`evaluate`.
+        ``seconds`` and the metrics of :func:`evaluate` (the amplitude metrics are
+        optional: their columns appear when every row has them).
     candidate, reference : str
         Methods compared volume by volume on strict PCC and on paper PCC against the
         noise-free intensity in the last lines ("candidate > reference on k of n
@@ -64,14 +73,17 @@ def summarise(
         missing = needed - set(row)
         if missing:
             raise ValueError(f"score row {dict(row)} lacks {sorted(missing)}")
+    columns = list(_COLUMNS)
+    if all(all(key in row for _, key, _ in _AMPLITUDE_COLUMNS) for row in rows):
+        columns[-1:-1] = _AMPLITUDE_COLUMNS
     groups: dict[tuple[int, bool, str], list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(int(row["width"]), str(row["cross"]) == "True", str(row["method"]))].append(row)
-    header = "| gap | method | " + " | ".join(title for title, _, _ in _COLUMNS) + " |"
-    lines = [header, "|---|---|" + "---|" * len(_COLUMNS)]
+    header = "| gap | method | " + " | ".join(title for title, _, _ in columns) + " |"
+    lines = [header, "|---|---|" + "---|" * len(columns)]
     for (width, cross, method), group in sorted(groups.items()):
         cells = [
-            format(float(np.mean([float(r[key]) for r in group])), fmt) for _, key, fmt in _COLUMNS
+            format(float(np.mean([float(r[key]) for r in group])), fmt) for _, key, fmt in columns
         ]
         lines.append(f"| {_gap_label(width, cross)} | {method} | " + " | ".join(cells) + " |")
     comparisons = []

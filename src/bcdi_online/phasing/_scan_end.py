@@ -1,0 +1,236 @@
+"""The crystal at the end of a scan: crop around the peak, bin, phase, judge, picture."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from .._errors import InputDataError
+from ._engine import PhasingResult, phase_retrieval
+from ._recipe import Recipe
+
+#: Treatment of the gap voxels used by the scan-end reconstruction unless told otherwise:
+#: the model's fill imposed for the first 60 % of the feedback iterations, then left free
+#: (see docs/explanations/real-space.md for the evaluation that chose it).
+RECOMMENDED_TREATMENT = "fill_then_free"
+#: A reconstruction is reported as converged only if its kept starts agree this well.
+MIN_MODE_WEIGHT = 0.8
+#: ... its support is at most this share of the phased grid (a support that fills the grid
+#: did not shrink onto a crystal) ...
+MAX_SUPPORT_FRACTION = 0.25
+#: ... and holds at least this many voxels (a flat pattern, noise without a Bragg peak,
+#: is fitted by a point).
+MIN_SUPPORT_VOXELS = 64
+
+
+@dataclass(frozen=True)
+class ScanReconstruction:
+    """A scan's crystal, reconstructed from its corrected volume.
+
+    Attributes
+    ----------
+    obj : (nz, ny, nx) complex64 ndarray
+        The crystal on the phased grid, centred, phase offset removed.
+    support : (nz, ny, nx) bool ndarray
+    region : tuple of int
+        ``(z0, z1, y0, y1, x0, x1)`` of the scan that was phased (half-open, before binning).
+    binning : tuple of int
+        Bin factors (z, y, x) applied to that region.
+    treatment : str
+        How the gap voxels were treated.
+    converged : bool
+        Whether the figures of merit say the result can be trusted.
+    reason : str
+        Why it is not converged ("" when it is).
+    llk : float
+        Poisson log-likelihood per measured voxel.
+    mode_weight : float
+        Agreement of the kept starts (1 = identical).
+    support_fraction : float
+    seconds : float
+    """
+
+    obj: np.ndarray
+    support: np.ndarray
+    region: tuple[int, int, int, int, int, int]
+    binning: tuple[int, int, int]
+    treatment: str
+    converged: bool
+    reason: str
+    llk: float
+    mode_weight: float
+    support_fraction: float
+    seconds: float
+
+    @property
+    def modulus(self) -> np.ndarray:
+        """Return the modulus ``(nz, ny, nx)`` float32, scaled to a maximum of 1."""
+        modulus = np.abs(self.obj)
+        return (modulus / max(float(modulus.max()), 1e-30)).astype(np.float32)
+
+    @property
+    def phase(self) -> np.ndarray:
+        """Return the phase ``(nz, ny, nx)`` float32 in radians, 0 outside the support."""
+        return np.where(self.support, np.angle(self.obj), 0.0).astype(np.float32)
+
+    def figures_of_merit(self) -> dict[str, Any]:
+        """Return the plain-value summary published beside the arrays."""
+        return {
+            "converged": self.converged,
+            "reason": self.reason,
+            "treatment": self.treatment,
+            "llk": self.llk,
+            "mode_weight": self.mode_weight,
+            "support_fraction": self.support_fraction,
+            "region": list(self.region),
+            "binning": list(self.binning),
+            "seconds": self.seconds,
+        }
+
+
+def peak_region(
+    volume: np.ndarray, shape: tuple[int, int, int]
+) -> tuple[int, int, int, int, int, int]:
+    """Return the ``shape`` box (clipped to the volume) centred on the brightest blob.
+
+    Parameters
+    ----------
+    volume : (n_frames, ny, nx) ndarray
+    shape : tuple of int
+        Box size; axes longer than the volume are clipped.
+
+    Returns
+    -------
+    tuple of int
+        ``(z0, z1, y0, y1, x0, x1)``, half-open.
+    """
+    smooth = ndimage.gaussian_filter(np.asarray(volume, dtype=np.float32), 1.0)
+    centre = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
+    region: list[int] = []
+    for c, size, n in zip(centre, shape, volume.shape, strict=True):
+        size = min(size, n)
+        start = int(np.clip(c - size // 2, 0, n - size))
+        region += [start, start + size]
+    z0, z1, y0, y1, x0, x1 = region
+    return z0, z1, y0, y1, x0, x1
+
+
+def _binned(volume: np.ndarray, factors: tuple[int, int, int], reduce: str) -> np.ndarray:
+    """Bin a volume by ``factors`` (trimming the remainder) with ``sum``, ``any`` or ``max``."""
+    size = [n // f for n, f in zip(volume.shape, factors, strict=True)]
+    trimmed = volume[tuple(slice(0, n * f) for n, f in zip(size, factors, strict=True))]
+    blocks = trimmed.reshape(size[0], factors[0], size[1], factors[1], size[2], factors[2])
+    return np.asarray(getattr(blocks, reduce)(axis=(1, 3, 5)))
+
+
+def _judge(result: PhasingResult) -> str:
+    """Return why a reconstruction is not trustworthy ("" if it is)."""
+    if not np.isfinite(result.llk) or not np.all(np.isfinite(result.obj)):
+        return "the reconstruction diverged (non-finite values)"
+    voxels = int(result.support.sum())
+    if voxels < MIN_SUPPORT_VOXELS:
+        return (
+            f"the support shrank to {voxels} voxels (< {MIN_SUPPORT_VOXELS}): no crystal resolved"
+        )
+    if result.support_fraction > MAX_SUPPORT_FRACTION:
+        return (
+            f"the support covers {result.support_fraction:.0%} of the grid "
+            f"(> {MAX_SUPPORT_FRACTION:.0%}): it did not shrink onto a crystal"
+        )
+    if result.mode_weight < MIN_MODE_WEIGHT:
+        return (
+            f"the random starts disagree (first-mode weight {result.mode_weight:.2f} "
+            f"< {MIN_MODE_WEIGHT})"
+        )
+    return ""
+
+
+def reconstruct_scan(
+    corrected: np.ndarray,
+    mask: np.ndarray,
+    *,
+    fill_sigma: np.ndarray | None = None,
+    treatment: str = RECOMMENDED_TREATMENT,
+    region_shape: tuple[int, int, int] = (64, 128, 128),
+    binning: tuple[int, int, int] = (1, 2, 2),
+    recipe: Recipe | None = None,
+    n_starts: int = 4,
+    seed: int = 0,
+    device: str | None = None,
+) -> ScanReconstruction:
+    """Reconstruct the crystal of a corrected (gap-filled) scan.
+
+    The box ``region_shape`` around the Bragg peak is binned by ``binning`` and phased
+    with the gap voxels treated by ``treatment``; a bin holding any gap pixel counts as
+    unmeasured, and the fill supplies its value where the treatment uses one.
+
+    Parameters
+    ----------
+    corrected : (n_frames, ny, nx) ndarray
+        The corrected scan (measured counts, filled gap).
+    mask : (ny, nx) or (n_frames, ny, nx) bool ndarray
+        Gap voxels (True = filled, not measured).
+    fill_sigma : (n_frames, ny, nx) ndarray, optional
+        Fill uncertainty (``log1p`` units) for the ``soft`` treatment.
+    treatment : str
+        See :func:`phase_retrieval`; default :data:`RECOMMENDED_TREATMENT`.
+    region_shape : tuple of int
+        Box phased around the peak, in scan voxels.
+    binning : tuple of int
+        Bin factors within the box (a CPU preview bins; a GPU can afford 1, 1, 1).
+    recipe : Recipe, optional
+    n_starts, seed : int
+    device : str, optional
+
+    Returns
+    -------
+    ScanReconstruction
+        Check ``converged`` before showing it as the crystal.
+    """
+    started = time.perf_counter()
+    corrected = np.asarray(corrected, dtype=np.float32)
+    if corrected.ndim != 3:
+        raise InputDataError(f"corrected scan must be (n_frames, ny, nx), got {corrected.shape}")
+    gap = np.broadcast_to(np.asarray(mask, dtype=bool), corrected.shape)
+    region = peak_region(corrected, region_shape)
+    box = tuple(slice(region[2 * i], region[2 * i + 1]) for i in range(3))
+    counts = _binned(corrected[box], binning, "sum")
+    unmeasured = _binned(gap[box], binning, "any")
+    # a bin's band is the widest of its voxels'
+    sigma = None if fill_sigma is None else _binned(np.asarray(fill_sigma)[box], binning, "max")
+    result = phase_retrieval(
+        np.where(unmeasured, 0, counts),
+        unmeasured,
+        treatment=treatment,
+        fill=counts,
+        fill_sigma=sigma,
+        recipe=recipe,
+        n_starts=n_starts,
+        seed=seed,
+        device=device,
+    )
+    reason = _judge(result)
+    inside = result.support
+    obj = result.obj
+    if inside.any():  # put the mean phase inside the support at 0
+        weights = np.abs(obj[inside])
+        obj = obj * np.exp(
+            -1j * np.angle(np.sum(weights * obj[inside] / np.maximum(weights, 1e-30)))
+        )
+    return ScanReconstruction(
+        obj=obj.astype(np.complex64),
+        support=inside,
+        region=region,
+        binning=tuple(int(b) for b in binning),  # type: ignore[arg-type]
+        treatment=treatment,
+        converged=reason == "",
+        reason=reason,
+        llk=result.llk,
+        mode_weight=result.mode_weight,
+        support_fraction=result.support_fraction,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,78 @@
+"""The scan-end reconstruction: region around the peak, binning, convergence verdict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bcdi_online import InputDataError
+from bcdi_online.phasing import Recipe, peak_region, reconstruct_scan
+from bcdi_online.phasing._scan_end import _binned
+from bcdi_online.simulation import simulate_volume
+
+QUICK = Recipe.parse("HIO**150 RAAR**100 ER**60")
+
+
+def test_peak_region_is_centred_on_the_peak_and_clipped() -> None:
+    volume = np.zeros((20, 40, 50), dtype=np.float32)
+    volume[5, 30, 10] = 100.0
+    assert peak_region(volume, (8, 16, 16)) == (1, 9, 22, 38, 2, 18)
+    assert peak_region(volume, (32, 64, 8)) == (0, 20, 0, 40, 6, 14)  # clipped to the volume
+
+
+def test_binning_sums_counts_and_marks_any_gap() -> None:
+    volume = np.arange(2 * 4 * 5, dtype=float).reshape(2, 4, 5)
+    summed = _binned(volume, (1, 2, 2), "sum")
+    assert summed.shape == (2, 2, 2)  # the odd last column is trimmed
+    assert summed[0, 0, 0] == volume[0, :2, :2].sum()
+    gap = np.zeros((2, 4, 5), dtype=bool)
+    gap[:, 1, 3] = True
+    assert (
+        _binned(gap, (1, 2, 2), "any")[:, 0, 1].all() and _binned(gap, (1, 2, 2), "any").sum() == 2
+    )
+
+
+@pytest.fixture(scope="module")
+def scan():
+    """A 32 x 64 x 64 scan, a 4 px column gap, filled with the true counts."""
+    sim = simulate_volume(
+        (32, 64, 64), seed=5, photon_budget=1e8, oversampling=3.0, strain_amplitude=0.8
+    )
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[:, 36:40] = True
+    return sim, mask
+
+
+def test_a_well_filled_scan_reconstructs_and_converges(scan) -> None:
+    sim, mask = scan
+    result = reconstruct_scan(
+        sim.counts, mask, region_shape=(32, 64, 64), recipe=QUICK, device="cpu"
+    )
+    assert result.converged and result.reason == ""
+    assert result.region == (0, 32, 0, 64, 0, 64) and result.binning == (1, 2, 2)
+    assert result.obj.shape == result.support.shape == (32, 32, 32)
+    assert result.modulus.max() == pytest.approx(1.0) and result.modulus.dtype == np.float32
+    assert np.all(result.phase[~result.support] == 0)
+    # the crystal is a compact blob of about the simulated size (a third of the grid wide)
+    assert 0.003 < result.support_fraction < 0.1
+    foms = result.figures_of_merit()
+    assert foms["converged"] is True and foms["treatment"] == "fill_then_free"
+
+
+def test_noise_is_reported_as_not_converged() -> None:
+    noise = np.random.default_rng(0).poisson(5.0, (16, 32, 32)).astype(np.float32)
+    result = reconstruct_scan(
+        noise,
+        np.zeros((32, 32), bool),
+        region_shape=(16, 32, 32),
+        binning=(1, 1, 1),
+        recipe=QUICK,
+        device="cpu",
+    )
+    assert not result.converged
+    assert result.reason  # says why
+
+
+def test_reconstruct_scan_rejects_a_frame() -> None:
+    with pytest.raises(InputDataError, match="n_frames, ny, nx"):
+        reconstruct_scan(np.ones((8, 8)), np.zeros((8, 8), bool))
