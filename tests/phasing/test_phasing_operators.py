@@ -14,9 +14,7 @@ from bcdi_online.phasing._operators import (
     impose_modulus,
     raar,
     shrink_wrap,
-    to_fourier,
     total_variation_descent,
-    unmeasured_part,
 )
 from bcdi_online.phasing._problem import Problem
 
@@ -108,14 +106,6 @@ def test_total_variation_descent_lowers_total_variation() -> None:
     for _ in range(5):
         smoothed = smoothed + 0.02 * total_variation_descent(smoothed)
     assert tv(smoothed) < 0.8 * tv(psi)
-
-
-def test_unmeasured_part_leaves_measured_fourier_components_alone(field, measured) -> None:
-    moved = unmeasured_part(field, measured)
-    assert torch.allclose(to_fourier(moved)[:, measured], torch.tensor(0j), atol=1e-4)
-    assert torch.allclose(
-        to_fourier(moved)[:, ~measured], to_fourier(field)[:, ~measured], atol=1e-4
-    )
 
 
 def _problem(treatment: str, **kw) -> Problem:

@@ -21,7 +21,6 @@ from ._operators import (
     to_fourier,
     to_real,
     total_variation_descent,
-    unmeasured_part,
 )
 from ._problem import Problem, poisson_llk
 from ._recipe import Recipe
@@ -99,14 +98,31 @@ def _iterate(
                 psi = raar(psi, projected, support, stage.beta)
             else:
                 psi = error_reduction(projected, support)
-                if problem.treatment == "tv":
-                    step = unmeasured_part(total_variation_descent(psi), problem.measured)
-                    psi = psi + recipe.tv_step * step * support
             done += 1
             every = recipe.shrink_wrap_every
             if every and done % every == 0 and done <= last_update:
                 support = shrink_wrap(psi, transfer, recipe.shrink_wrap_threshold)
+    if problem.treatment == "tv":
+        psi = _least_total_variation(problem, recipe, psi, support)
     return psi, support
+
+
+def _least_total_variation(
+    problem: Problem, recipe: Recipe, psi: torch.Tensor, support: torch.Tensor
+) -> torch.Tensor:
+    """Among the objects with the same measured far field and support, move to the least TV.
+
+    Malm et al.'s first algorithm (J. Synchrotron Rad. 2025), as post-processing: the
+    measured Fourier components of the reconstruction (modulus and phase) are held
+    fixed, and total-variation descent steps alternate with the support and those
+    components, so that only the modes the data leave free change.
+    """
+    fixed = to_fourier(psi)
+    for _ in range(recipe.tv_iterations):
+        psi = (psi + recipe.tv_step * total_variation_descent(psi)) * support
+        field = to_fourier(psi)
+        psi = to_real(torch.where(problem.measured, fixed, field))
+    return psi * support
 
 
 def phase_retrieval(
@@ -140,8 +156,8 @@ def phase_retrieval(
         ``"fill_then_free"`` (imposed, then released); ``"fill_start"`` (free, starting
         from ``fill``); ``"soft"`` (kept within ``soft_width`` x ``fill_sigma`` of
         ``fill``, PyNX's ``mask_interp`` with a confidence interval); ``"tv"`` (free,
-        with total-variation steps during ER that pick the least oscillating object
-        among those fitting the data, after Malm et al. 2025).
+        then ``recipe.tv_iterations`` steps towards the least total variation among the
+        objects with the same support and measured far field, after Malm et al. 2025).
     fill : (nz, ny, nx) ndarray, optional
         Estimated counts at unmeasured voxels (e.g. :func:`bcdi_online.inpaint`'s
         output); needed by the ``fill*`` and ``soft`` treatments.

@@ -153,10 +153,7 @@ def total_variation_descent(psi: torch.Tensor) -> torch.Tensor:
 
     ``TV(psi) = sum sqrt(|grad psi|^2 + eps^2)`` with forward differences (periodic);
     the direction is ``div(grad psi / |grad psi|)``, scaled by each object's maximum
-    modulus so that a step of 0.01 is a 1 % change. The engine keeps only its
-    unmeasured Fourier components (:func:`unmeasured_part`), so that the step moves
-    the objects along the modes the data leave free and picks the least oscillating of
-    the objects that fit (Malm et al., J. Synchrotron Rad. 2025).
+    modulus so that a step of 0.01 is a 1 % change.
 
     Parameters
     ----------
@@ -172,21 +169,3 @@ def total_variation_descent(psi: torch.Tensor) -> torch.Tensor:
     units = [g / norm for g in grads]
     divergence = sum(u - torch.roll(u, 1, dims=axis) for u, axis in zip(units, DIMS, strict=True))
     return scale * divergence
-
-
-def unmeasured_part(direction: torch.Tensor, measured: torch.Tensor) -> torch.Tensor:
-    """Project real-space changes onto the Fourier components nobody measured.
-
-    Parameters
-    ----------
-    direction : (n, nz, ny, nx) complex Tensor
-    measured : (nz, ny, nx) bool Tensor
-
-    Returns
-    -------
-    (n, nz, ny, nx) complex Tensor
-        ``direction`` without its measured Fourier components.
-    """
-    field = to_fourier(direction)
-    field.masked_fill_(measured, 0)
-    return to_real(field)

@@ -63,8 +63,10 @@ class Recipe:
         For the ``*_then_free`` treatments of unmeasured voxels: the fraction of the HIO
         and RAAR iterations during which they are imposed before being left free
         (PyNX's ``zero_mask=auto`` uses 0.6).
+    tv_iterations : int
+        Total-variation iterations after the stages, for the ``tv`` treatment.
     tv_step : float
-        Total-variation step of the ``tv`` treatment, per ER iteration.
+        Total-variation step, relative to the object's maximum modulus.
     """
 
     stages: tuple[Stage, ...] = field(
@@ -75,6 +77,7 @@ class Recipe:
     shrink_wrap_sigma: float = 1.0
     autocorrelation_threshold: float = 0.1
     release: float = 0.6
+    tv_iterations: int = 100
     tv_step: float = 0.02
 
     def __post_init__(self) -> None:
