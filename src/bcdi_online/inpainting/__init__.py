@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from ._batch import BatchSize
 from ._inpainter import GapInpainter, inpaint
 from ._plan import SpatialWindow, WindowPlan, dense_starts, plan_frame, rocking_windows
 from ._stream import GapStream, importance
 
 __all__ = [
+    "BatchSize",
     "GapInpainter",
     "GapStream",
     "SpatialWindow",
