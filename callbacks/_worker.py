@@ -265,6 +265,7 @@ class InpaintWorker:
         done = self._stream.complete()
         self.stats["inpaint_s"] += time.perf_counter() - started
         self.stats["windows"] = self._stream.windows_done
+        self.stats["batch_size"] = self._stream.batch_size  # after any out-of-memory halving
         if self._stream.n_frames != self._stream.expected_frames:
             self._unpublish()  # ended early (or late): another plan for the last frames
         self._publish_final(done)

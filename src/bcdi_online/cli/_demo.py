@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ._options import check_device, device_name
+
 logger = logging.getLogger(__name__)
 
 
@@ -31,7 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--detector", default="maxipix_2x2", help="registry name (default: %(default)s)"
     )
     parser.add_argument("--roi", type=int, default=256, help="ROI size in pixels (default: 256)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    parser.add_argument(
+        "--device",
+        type=device_name,
+        default=None,
+        help="torch device: cpu, cuda, cuda:N (default: cuda if present, else cpu)",
+    )
     parser.add_argument("--model", default=None, help="checkpoint (default: shipped weights)")
     parser.add_argument("--seed", type=int, default=1, help="crystal seed (default: 1)")
 
@@ -71,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import linear_interpolation, strict_pcc
     from ..sim_devices import CrystalSource, SimBcdiDetector, SimRockingMotor
 
+    check_device(args.device)  # a clear error before any server starts
     out = Path(args.out).resolve()
     detector_dir = out / "detector"
     detector_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
             "roi": list(source.roi),
             "frames": int(corrected.shape[0]),
             "frame_shape": list(corrected.shape[1:]),
+            "device": str(getattr(live.inpainter.predictor, "device", args.device)),
+            "batch_size": live.inpainter.batch.value,
             "windows": windows,
             "seconds_per_window": seconds / windows if windows else None,
             "scan_seconds": times["last_frame"] - started,

@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     weights = model_path(args.model)
     check_device(args.device)
-    inpainter = GapInpainter(weights, device=args.device, batch_size=args.batch_size)
+    inpainter = GapInpainter(
+        weights, device=args.device, batch_size=args.batch_size, precision=args.precision
+    )
     methods: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
         "model": inpainter,
         "linear": linear_interpolation,
@@ -106,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         "model_sha256": model_sha256(weights),
         "package_version": __version__,
         "device": str(getattr(inpainter.predictor, "device", args.device)),
+        "precision": args.precision,
         "per_case": args.per_case,
         "widths": list(args.widths),
         "measurement_effects": args.measurement_effects,

@@ -153,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
     truth = _read_truth(source)
     weights = model_path(args.model)
     check_device(args.device)
-    inpainter = GapInpainter(weights, device=args.device, batch_size=args.batch_size)
+    inpainter = GapInpainter(
+        weights, device=args.device, batch_size=args.batch_size, precision=args.precision
+    )
     device = getattr(inpainter.predictor, "device", args.device)
     t0 = time.perf_counter()
     filled, windows = _inpaint(inpainter, scan.data, scan.mask)
@@ -164,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
         "model_sha256": model_sha256(weights),
         "package_version": __version__,
         "device": str(device),
-        "batch_size": inpainter.batch_size,
+        "batch_size": inpainter.batch.value,  # after any out-of-memory halving
+        "precision": args.precision,
         "windows": windows,
         "seconds": inpaint_s,
     }
@@ -193,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     n_frames, ny, nx = scan.data.shape
     print(f"input        {source} ({n_frames}, {ny}, {nx}), {scan.mask.mean():.2%} dead pixels")
     print(f"model        {weights} (sha256 {attrs['model_sha256'][:12]}) on {device}")
-    print(f"windows      {windows} (batch size {inpainter.batch_size})")
+    print(f"windows      {windows} (batch size {inpainter.batch.value}, {args.precision})")
     if scores:
         print(
             f"strict PCC   model {scores['strict_pcc_model']:.4f}, linear interpolation "

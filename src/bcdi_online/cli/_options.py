@@ -49,7 +49,7 @@ def non_negative_int(text: str) -> int:
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, batch_size: bool = True) -> None:
-    """Add ``--model``, ``--device`` and (optionally) ``--batch-size``."""
+    """Add ``--model``, ``--device`` and (for inference) ``--batch-size`` and ``--precision``."""
     parser.add_argument(
         "--model", type=Path, default=None, help="checkpoint (default: the shipped weights)"
     )
@@ -64,7 +64,15 @@ def add_model_options(parser: argparse.ArgumentParser, *, batch_size: bool = Tru
             "--batch-size",
             type=positive_int,
             default=None,
-            help="windows per model call (default: 64 on CUDA, 16 on CPU)",
+            help="windows per model call (default: 16 on CPU; on CUDA, what half the free "
+            "GPU memory holds; halved on out-of-memory)",
+        )
+        parser.add_argument(
+            "--precision",
+            choices=("fp32", "bf16", "fp16"),
+            default="fp32",
+            help="precision of the model's forward pass: fp32, or bf16 / fp16 autocast "
+            "(for GPUs, see docs/how-to/gpu.md) (default: fp32)",
         )
 
 

@@ -38,6 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "coherence (default: 0)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="simulate in N worker processes, each crystal from its own seed (data independent "
+        "of N, different from the default); 0: in this process, one random stream, as earlier "
+        "versions (default: 0)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path("runs/train_patches.h5"),
@@ -62,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         patches_per_volume=tuple(args.patches),
         seed=args.seed,
         effects_fraction=args.effects_fraction,
+        workers=args.workers,
     )
     with h5py.File(path, "r") as f:
         counts = {w: len(f[f"counts_{w}"]) for w in (32, 64)}

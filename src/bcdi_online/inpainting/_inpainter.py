@@ -8,20 +8,26 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._batch import BatchSize
 from ._checks import check_volume
 from ._plan import WindowPlan
 from ._stream import GapStream, Predictor
 
 
-def _as_predictor(model: Any, device: str | torch.device | None) -> Predictor:
+def _as_predictor(model: Any, device: str | torch.device | None, precision: str) -> Predictor:
     """Turn a checkpoint path, a module, a predictor or None (shipped weights) into a predictor."""
     from ..model import ModelPredictor, load_model  # the engine imports without torch models
 
     if model is None or isinstance(model, str | Path):
-        return ModelPredictor(load_model(model, device), device)
+        return ModelPredictor(load_model(model, device), device, precision=precision)
     if isinstance(model, torch.nn.Module):
-        return ModelPredictor(model, device)  # type: ignore[arg-type]
+        return ModelPredictor(model, device, precision=precision)  # type: ignore[arg-type]
     if callable(model):
+        if precision != "fp32":
+            raise ValueError(
+                f"precision {precision!r} applies to a model the inpainter wraps, not to a "
+                f"ready predictor ({type(model).__name__}): set it on the predictor"
+            )
         return model
     raise TypeError(f"model must be a path, a GapUNet, a predictor or None, not {type(model)}")
 
@@ -38,11 +44,23 @@ class GapInpainter:
     device : str or torch.device, optional
         Default CUDA when available, else CPU.
     batch_size : int, optional
-        Windows per model call; default 64 on CUDA, 16 on CPU (halved on out-of-memory).
+        Windows per model call; default 16 on CPU and, on CUDA, what half the free
+        device memory holds (:meth:`~bcdi_online.model.ModelPredictor.suggest_batch_size`,
+        64 for other predictors). Halved on out-of-memory, once for all the inpainter's
+        streams (:attr:`batch`).
     plan : WindowPlan, optional
         Window settings; ``plan.size_multiple`` follows the model when it declares one.
     zero_gap : bool
         Zero gap voxels before prediction (False only to test the tiler).
+    precision : {"fp32", "bf16", "fp16"}
+        Forward pass of a model the inpainter wraps in float32 (default) or under
+        bfloat16 / float16 autocast (see :class:`~bcdi_online.model.ModelPredictor`).
+
+    Attributes
+    ----------
+    batch : BatchSize
+        The batch size in use (``batch.value``), shared by every stream: an
+        out-of-memory error halves it for the later calls and runs too.
 
     Examples
     --------
@@ -61,13 +79,22 @@ class GapInpainter:
         batch_size: int | None = None,
         plan: WindowPlan | None = None,
         zero_gap: bool = True,
+        precision: str = "fp32",
     ) -> None:
-        self.predictor = _as_predictor(model, device)
+        self.predictor = _as_predictor(model, device, precision)
         multiple = int(getattr(self.predictor, "size_multiple", 1))
         self.plan = plan or WindowPlan(size_multiple=max(multiple, 1))
-        on_gpu = str(getattr(self.predictor, "device", "cpu")).startswith("cuda")
-        self.batch_size = batch_size or (64 if on_gpu else 16)
+        if batch_size is None:
+            suggest = getattr(self.predictor, "suggest_batch_size", None)
+            on_gpu = str(getattr(self.predictor, "device", "cpu")).startswith("cuda")
+            batch_size = int(suggest()) if callable(suggest) else (64 if on_gpu else 16)
+        self.batch = BatchSize(batch_size)
         self.zero_gap = zero_gap
+
+    @property
+    def batch_size(self) -> int:
+        """The batch size asked for (or chosen); :attr:`batch` holds the one in use."""
+        return self.batch.requested
 
     def stream(self, mask: np.ndarray, *, expected_frames: int | None = None) -> GapStream:
         """Start an incremental run for frames with the dead pixels ``mask`` (ny, nx).
@@ -79,7 +106,7 @@ class GapInpainter:
             self.predictor,
             np.asarray(mask, bool),
             self.plan,
-            self.batch_size,
+            self.batch,
             zero_gap=self.zero_gap,
             expected_frames=expected_frames,
         )
@@ -114,6 +141,7 @@ def inpaint(
     model: Any = None,
     device: str | torch.device | None = None,
     batch_size: int | None = None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Fill the detector gaps of a rocking scan (see :class:`GapInpainter`).
 
@@ -123,11 +151,13 @@ def inpaint(
         Counts, any real dtype.
     mask : (ny, nx) or (n_frames, ny, nx) bool ndarray
         True = dead pixel.
-    model, device, batch_size
+    model, device, batch_size, precision
         As for :class:`GapInpainter`.
 
     Returns
     -------
     (n_frames, ny, nx) float32 ndarray
     """
-    return GapInpainter(model, device=device, batch_size=batch_size)(data, mask)
+    return GapInpainter(model, device=device, batch_size=batch_size, precision=precision)(
+        data, mask
+    )

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .._errors import InputDataError, ModelError
+from ._batch import BatchSize
 from ._checks import check_frames
 from ._plan import SpatialWindow, WindowPlan, min_frame_shape, plan_frame, rocking_windows
 
@@ -40,8 +41,9 @@ class GapStream:
         Dead pixels of every frame (the planning mask).
     plan : WindowPlan
         Window settings.
-    batch_size : int
-        Windows per predictor call (halved on GPU out-of-memory).
+    batch_size : int or BatchSize
+        Windows per predictor call (halved on GPU out-of-memory); a :class:`BatchSize`
+        shares what a halving found with other streams.
     zero_gap : bool
         Zero gap voxels before prediction (False only for tests of the tiler).
     expected_frames : int, optional
@@ -56,15 +58,16 @@ class GapStream:
         predictor: Predictor,
         mask: np.ndarray,
         plan: WindowPlan,
-        batch_size: int,
+        batch_size: int | BatchSize,
         *,
         zero_gap: bool = True,
         expected_frames: int | None = None,
     ) -> None:
+        self._batch = batch_size if isinstance(batch_size, BatchSize) else BatchSize(batch_size)
         self.predictor, self.plan, self.batch_size, self.zero_gap = (
             predictor,
             plan,
-            batch_size,
+            self._batch.value,
             zero_gap,
         )
         self.frame_shape = mask.shape
@@ -230,13 +233,14 @@ class GapStream:
         for group in by_shape.values():
             position = 0
             while position < len(group):
+                self.batch_size = min(self.batch_size, self._batch.value)  # shared halvings
                 batch = group[position : position + self.batch_size]
                 try:
                     self._predict(frames, masks, batch, keep, hold)
                 except torch.OutOfMemoryError:
                     if self.batch_size == 1:
                         raise
-                    self.batch_size = max(1, self.batch_size // 2)
+                    self.batch_size = self._batch.halve(self.batch_size)
                     logger.warning("out of memory: batch size halved to %d", self.batch_size)
                     continue
                 position += len(batch)

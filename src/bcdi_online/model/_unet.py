@@ -31,6 +31,10 @@ class DilatedBlock(nn.Module):
         return self.mix(torch.cat([b(x) for b in self.branches], dim=1))
 
 
+def _extra(channels: int, blocks: int) -> list[nn.Sequential]:
+    return [_conv(channels, channels) for _ in range(blocks)]
+
+
 class GapUNet(nn.Module):
     """3D U-Net predicting a residual on top of a linear fill, only inside the gap.
 
@@ -38,6 +42,11 @@ class GapUNet(nn.Module):
     ----------
     base_channels : int
         Channels at full resolution; doubled at each of the two coarser levels.
+    blocks : int
+        Extra 3x3x3 convolutions at each of the coarser levels (encoder, bottom and
+        decoder at 1/2 and 1/4 resolution): a deeper model at little cost, since those
+        levels hold 1/8 and 1/64 of the voxels. 0 is the shipped architecture (its
+        checkpoints hold no ``blocks`` key).
 
     Notes
     -----
@@ -50,17 +59,27 @@ class GapUNet(nn.Module):
 
     size_multiple = 4
 
-    def __init__(self, base_channels: int = 16) -> None:
+    def __init__(self, base_channels: int = 16, blocks: int = 0) -> None:
         super().__init__()
+        if base_channels < 1 or blocks < 0:
+            raise ValueError(f"base_channels {base_channels} must be >= 1, blocks {blocks} >= 0")
         c = base_channels
-        self.config = {"base_channels": base_channels}
+        self.config: dict[str, int] = {"base_channels": base_channels}
+        if blocks:
+            self.config["blocks"] = blocks
         self.enc0 = DilatedBlock(2, c)
-        self.enc1 = nn.Sequential(_conv(c, 2 * c, stride=2), _conv(2 * c, 2 * c))
+        self.enc1 = nn.Sequential(
+            _conv(c, 2 * c, stride=2), _conv(2 * c, 2 * c), *_extra(2 * c, blocks)
+        )
         self.bottom = nn.Sequential(
-            _conv(2 * c, 4 * c, stride=2), _conv(4 * c, 4 * c, dilation=2), _conv(4 * c, 4 * c)
+            _conv(2 * c, 4 * c, stride=2),
+            _conv(4 * c, 4 * c, dilation=2),
+            _conv(4 * c, 4 * c),
+            *_extra(4 * c, blocks),
         )
         self.up1 = nn.ConvTranspose3d(4 * c, 2 * c, 2, stride=2)
-        self.dec1 = _conv(4 * c, 2 * c)
+        # unpacked, so that blocks=0 keeps the shipped checkpoints' parameter names
+        self.dec1 = nn.Sequential(*_conv(4 * c, 2 * c), *_extra(2 * c, blocks))
         self.up0 = nn.ConvTranspose3d(2 * c, c, 2, stride=2)
         self.dec0 = _conv(2 * c, c)
         self.head = nn.Conv3d(c, 1, 1)

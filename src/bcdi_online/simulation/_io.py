@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import h5py
-import hdf5plugin
 import numpy as np
 
 from .._errors import InputDataError
@@ -51,6 +50,8 @@ def write_scan(path: str | Path, scan: RockingScan) -> Path:
     """
     path = Path(path)
     ny, nx = scan.mask.shape
+    import hdf5plugin  # here, not at the top: the engine runs without it (GPU nodes)
+
     compression = hdf5plugin.Bitshuffle(cname="lz4")
     with h5py.File(path, "w") as f:
         f.attrs["default"] = "entry"
@@ -98,6 +99,8 @@ def read_scan(path: str | Path, *, with_truth: bool = True) -> RockingScan:
     -------
     RockingScan
     """
+    import hdf5plugin  # noqa: F401  (registers the Bitshuffle filter that decodes the counts)
+
     path = Path(path)
     try:
         f = h5py.File(path, "r")

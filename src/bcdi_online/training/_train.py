@@ -39,10 +39,15 @@ class TrainConfig:
         Peak learning rate (AdamW, cosine decay to 5 %).
     base_channels : int
         Model width.
+    blocks : int
+        Extra convolutions at each coarse level of the model (deeper; 0 = the shipped
+        architecture).
     validation_volumes : int
         The last ``n`` simulated crystals are kept out of training for validation.
     steps_per_epoch : int
         Validation and checkpoint period.
+    validation_batches : int
+        Batches of 16 patches per width drawn for each validation.
     seed : int
         Seed of initialisation, batch draws and gap masks.
     threads : int
@@ -50,6 +55,10 @@ class TrainConfig:
     init_from : str
         Checkpoint whose weights start the training (continue or fine-tune a shipped
         model); empty for a random initialisation.
+    device : str
+        torch device of the training: cpu, cuda or cuda:N (the patches are held there).
+    precision : str
+        fp32, or bf16: the forward pass under bfloat16 autocast (the loss in float32).
     """
 
     data: str = "runs/train_patches.h5"
@@ -59,11 +68,19 @@ class TrainConfig:
     wide_fraction: float = 0.25
     lr: float = 2e-3
     base_channels: int = 16
+    blocks: int = 0
     validation_volumes: int = 40
     steps_per_epoch: int = 250
+    validation_batches: int = 4
     seed: int = 0
     threads: int = 2
     init_from: str = ""
+    device: str = "cpu"
+    precision: str = "fp32"
+
+
+#: Training precisions: autocast dtype of the forward pass (None = float32).
+TRAIN_PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
 def _prepare(counts: torch.Tensor, expected: torch.Tensor, masks: torch.Tensor):
@@ -72,26 +89,30 @@ def _prepare(counts: torch.Tensor, expected: torch.Tensor, masks: torch.Tensor):
     return x, target.unsqueeze(1), masks.unsqueeze(1)
 
 
-def validate(model: GapUNet, sets: dict[int, PatchSet], seed: int = 12345) -> dict[str, float]:
+def validate(
+    model: GapUNet, sets: dict[int, PatchSet], seed: int = 12345, *, batches: int = 4
+) -> dict[str, float]:
     """Mean gap L1 (normalised log units) of the model and of the linear pre-fill.
 
     The validation masks and patches are redrawn from a fixed seed, so the numbers are
-    comparable between epochs.
+    comparable between epochs. Runs in float32 on the model's device.
     """
     rng = np.random.default_rng(seed)
+    device = next(model.parameters()).device
     model.eval()
     out: dict[str, float] = {}
     with torch.inference_mode():
         for width, patch_set in sets.items():
             err_model = err_linear = 0.0
-            for _ in range(4):
-                x, target, gap = _prepare(*patch_set.batch(rng, 16, augment=False))
+            for _ in range(batches):
+                batch = patch_set.batch(rng, 16, augment=False)
+                x, target, gap = _prepare(*(t.to(device) for t in batch))
                 pred = model(x)
                 n = gap.sum().clamp(min=1)
                 err_model += float(((pred - target).abs() * gap).sum() / n)
                 err_linear += float(((x[:, :1] - target).abs() * gap).sum() / n)
-            out[f"val_l1_{width}"] = err_model / 4
-            out[f"val_l1_linear_{width}"] = err_linear / 4
+            out[f"val_l1_{width}"] = err_model / batches
+            out[f"val_l1_linear_{width}"] = err_linear / batches
     model.train()
     return out
 
@@ -106,6 +127,12 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
     resume : bool
         Continue from ``out_dir/last.pt`` when it exists (model, optimiser, step, RNG).
     """
+    if config.precision not in TRAIN_PRECISIONS:
+        raise ValueError(
+            f"precision {config.precision!r} is not one of {sorted(TRAIN_PRECISIONS)}"
+        )
+    autocast = TRAIN_PRECISIONS[config.precision]
+    device = torch.device(config.device)
     torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,8 +145,8 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
             f"validation_volumes {config.validation_volumes} must leave volumes for both "
             f"training and validation out of the {n_volumes} in {config.data!r}"
         )
-    train_sets = {w: PatchSet(config.data, w, slice(0, split)) for w in (32, 64)}
-    val_sets = {w: PatchSet(config.data, w, slice(split, None)) for w in (32, 64)}
+    train_sets = {w: PatchSet(config.data, w, slice(0, split), device) for w in (32, 64)}
+    val_sets = {w: PatchSet(config.data, w, slice(split, None), device) for w in (32, 64)}
     for name, sets in (("training", train_sets), ("validation", val_sets)):
         for width, patch_set in sets.items():
             if len(patch_set) == 0:
@@ -127,9 +154,10 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
                     f"{config.data!r} has no width-{width} patches in its {name} volumes "
                     "(simulation grids too small?)"
                 )
-    model = GapUNet(base_channels=config.base_channels)
+    model = GapUNet(base_channels=config.base_channels, blocks=config.blocks)
     if config.init_from:
         model.load_state_dict(load_model(config.init_from, "cpu").state_dict())
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.05, final_div_factor=20
@@ -168,7 +196,9 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
             width = 64 if rng.random() < config.wide_fraction else 32
             size = max(1, config.batch_size // 2) if width == 64 else config.batch_size
             x, target, gap = _prepare(*train_sets[width].batch(rng, size))
-            loss, parts = gap_loss(model(x), target, gap)
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                pred = model(x)
+            loss, parts = gap_loss(pred.float(), target, gap)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -177,7 +207,7 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
             step += 1
             progress.update(task, completed=step, info=f"loss {loss.item():.4f}")
             if step % config.steps_per_epoch == 0 or step == config.steps:
-                metrics = validate(model, val_sets)
+                metrics = validate(model, val_sets, batches=config.validation_batches)
                 score = metrics["val_l1_32"] + metrics["val_l1_64"]
                 record = {
                     "step": step,
