@@ -18,6 +18,7 @@ from bcdi_online.model import (
 from bcdi_online.training import (
     PatchSet,
     TrainConfig,
+    amplitude_l1,
     gap_loss,
     generate_training_set,
     random_gap_mask,
@@ -150,6 +151,44 @@ def test_patch_set_batch(patches):
     assert len(empty) == 0
     with pytest.raises(ValueError, match="no training patches"):
         empty.batch(np.random.default_rng(0), 2)
+
+
+def test_patch_set_gaps_through_the_peak(patches):
+    patch_set = PatchSet(patches, 32, slice(0, 4))
+    counts, expected, masks = patch_set.batch(
+        np.random.default_rng(1), 6, augment=False, through_peak=1.0
+    )
+    for e, m in zip(expected, masks, strict=True):
+        brightest = np.unravel_index(int(torch.argmax(e.amax(dim=0))), e.shape[1:])
+        assert bool(m[:, brightest[0], brightest[1]].all())  # the stripe covers the peak
+
+
+def test_random_gap_mask_through_a_point():
+    for seed in range(20):
+        mask = random_gap_mask((8, 32, 32), np.random.default_rng(seed), through=(20, 7))
+        assert mask[:, 20, 7].all()
+        runs = dead_column_runs(mask[0])
+        assert any(start <= 7 < stop for start, stop in runs)
+
+
+def test_amplitude_term_zero_at_target_and_weighs_the_peak():
+    target = torch.zeros((2, 1, 8, 8, 8))
+    target[:, :, :, 4, 4] = 1.0  # the peak: log1p(counts) / scale = 1
+    scale = torch.tensor([np.log1p(1e4), np.log1p(1e4)], dtype=torch.float32)
+    gap = torch.zeros_like(target, dtype=torch.bool)
+    gap[:, :, :, :, 3:6] = True
+    assert float(amplitude_l1(target, target, gap, scale)) == pytest.approx(0.0, abs=1e-3)
+    dim_peak = target.clone()
+    dim_peak[:, :, :, 4, 4] = 0.9  # 2.5x too dark in counts, at the peak only
+    dark_edge = target.clone()
+    dark_edge[:, :, :, 0, 3] = 0.3  # a dim voxel 16x too bright
+    assert amplitude_l1(dim_peak, target, gap, scale) > 5 * amplitude_l1(
+        dark_edge, target, gap, scale
+    )
+    loss, parts = gap_loss(dim_peak, target, gap, amplitude_weight=1.0, scale=scale)
+    assert parts["amplitude"] > 0 and float(loss) > parts["l1"]
+    with pytest.raises(ValueError, match="normalisation scales"):
+        gap_loss(dim_peak, target, gap, amplitude_weight=1.0)
 
 
 def history(out_dir) -> list[dict]:

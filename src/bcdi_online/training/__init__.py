@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._dataset import PatchSet, generate_training_set
 from ._finetune import FinetuneReport, finetune
-from ._losses import gap_loss, ssim3d
+from ._losses import amplitude_l1, gap_loss, ssim3d
 from ._masks import random_gap_mask
 from ._train import TrainConfig, train, validate
 
@@ -12,6 +12,7 @@ __all__ = [
     "FinetuneReport",
     "PatchSet",
     "TrainConfig",
+    "amplitude_l1",
     "finetune",
     "gap_loss",
     "generate_training_set",

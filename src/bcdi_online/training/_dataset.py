@@ -219,22 +219,36 @@ class PatchSet:
         return len(self.counts)
 
     def batch(
-        self, rng: np.random.Generator, size: int, *, augment: bool = True
+        self,
+        rng: np.random.Generator,
+        size: int,
+        *,
+        augment: bool = True,
+        through_peak: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Draw (counts, expected, masks), each (size, 32, 32, width), on the set's device."""
+        """Draw (counts, expected, masks), each (size, 32, 32, width), on the set's device.
+
+        ``through_peak`` is the probability that a patch's gap runs through its
+        brightest voxel (the Bragg peak's core when the patch holds it).
+        """
         if len(self) == 0:
             raise ValueError(f"no training patches of width {self.width} to draw from")
         pick = torch.from_numpy(rng.integers(0, len(self), size)).to(self.counts.device)
         counts, expected = self.counts[pick].clone(), self.expected[pick].clone()
         _, d, h, w = counts.shape
         patch_shape = (int(d), int(h), int(w))
-        masks = torch.from_numpy(
-            np.stack([random_gap_mask(patch_shape, rng) for _ in range(size)])
-        ).to(self.counts.device)
+        masks = []
+        for i in range(size):
+            through = None
+            if through_peak > 0 and rng.random() < through_peak:
+                brightest = int(torch.argmax(expected[i].amax(dim=0)))
+                through = divmod(brightest, patch_shape[2])
+            masks.append(random_gap_mask(patch_shape, rng, through=through))
+        mask_tensor = torch.from_numpy(np.stack(masks)).to(self.counts.device)
         if augment:
             for dim in (1, 2, 3):
                 if rng.random() < 0.5:
                     counts, expected = counts.flip(dim), expected.flip(dim)
             if rng.random() < 0.5:  # rocking and along-stripe axes are interchangeable
                 counts, expected = counts.transpose(1, 2), expected.transpose(1, 2)
-        return counts.contiguous(), expected.contiguous(), masks
+        return counts.contiguous(), expected.contiguous(), mask_tensor

@@ -25,6 +25,34 @@ def ssim3d(a: torch.Tensor, b: torch.Tensor, *, window: int = 5) -> torch.Tensor
     )
 
 
+def amplitude_l1(
+    pred: torch.Tensor, target: torch.Tensor, gap: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
+    """L1 error of the amplitudes ``sqrt(counts)`` on the gap, relative to each patch's peak.
+
+    The log-space terms weigh every decade alike; phase retrieval fits amplitudes, where
+    the bright voxels (the Bragg peak's core when the gap runs through it) dominate.
+    Each patch's error is divided by its brightest true amplitude, so patches weigh
+    alike.
+
+    Parameters
+    ----------
+    pred, target : (B, 1, D, H, W) Tensor
+        Predicted and true normalised log intensity (``log1p(counts) / scale``).
+    gap : (B, 1, D, H, W) bool Tensor
+    scale : (B,) Tensor
+        The patches' normalisation scales.
+    """
+    s = scale.view(-1, 1, 1, 1, 1)
+    # clamp the exponent: a wild prediction early in training must not overflow
+    a_pred = torch.sqrt(torch.expm1((pred.clamp(min=0) * s).clamp(max=30.0)) + 1e-2)
+    a_true = torch.sqrt(torch.expm1(target * s) + 1e-2)
+    peak = a_true.amax(dim=(1, 2, 3, 4), keepdim=True)
+    g = gap.float()
+    per_patch = ((a_pred - a_true).abs() / peak * g).sum(dim=(1, 2, 3, 4))
+    return (per_patch / g.sum(dim=(1, 2, 3, 4)).clamp(min=1.0)).mean()
+
+
 def gap_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -32,6 +60,8 @@ def gap_loss(
     *,
     ssim_weight: float = 0.2,
     gradient_weight: float = 0.5,
+    amplitude_weight: float = 0.0,
+    scale: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss on normalised log intensities, concentrated on the gap.
 
@@ -44,6 +74,10 @@ def gap_loss(
     ssim_weight, gradient_weight : float
         Weights of ``1 - SSIM`` (averaged over gap voxels) and of the L1 error of
         finite differences along every axis (on differences touching the gap).
+    amplitude_weight : float
+        Weight of :func:`amplitude_l1` (needs ``scale``); 0 leaves it out.
+    scale : (B,) Tensor, optional
+        The patches' normalisation scales.
 
     Returns
     -------
@@ -63,4 +97,11 @@ def gap_loss(
         )
         grad = grad + ((dp - dt).abs() * touch).sum() / touch.sum().clamp(min=1.0)
     loss = l1 + ssim_weight * (1 - ssim) + gradient_weight * grad / 3
-    return loss, {"l1": l1.item(), "ssim": ssim.item(), "grad": grad.item() / 3}
+    parts = {"l1": l1.item(), "ssim": ssim.item(), "grad": grad.item() / 3}
+    if amplitude_weight > 0:
+        if scale is None:
+            raise ValueError("the amplitude term needs the patches' normalisation scales")
+        amplitude = amplitude_l1(pred, target, gap, scale)
+        loss = loss + amplitude_weight * amplitude
+        parts["amplitude"] = amplitude.item()
+    return loss, parts

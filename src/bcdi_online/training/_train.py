@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..model import GapUNet, load_model, normalise, save_model
 from ._dataset import PatchSet
-from ._losses import gap_loss
+from ._losses import amplitude_l1, gap_loss
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ class TrainConfig:
         torch device of the training: cpu, cuda or cuda:N (the patches are held there).
     precision : str
         fp32, or bf16: the forward pass under bfloat16 autocast (the loss in float32).
+    amplitude_weight : float
+        Weight of the amplitude term of the loss (:func:`amplitude_l1`); 0 = log space only.
+    through_peak : float
+        Fraction of training gaps drawn through the patch's brightest voxel.
     """
 
     data: str = "runs/train_patches.h5"
@@ -77,6 +81,8 @@ class TrainConfig:
     init_from: str = ""
     device: str = "cpu"
     precision: str = "fp32"
+    amplitude_weight: float = 0.0
+    through_peak: float = 0.0
 
 
 #: Training precisions: autocast dtype of the forward pass (None = float32).
@@ -86,7 +92,7 @@ TRAIN_PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.b
 def _prepare(counts: torch.Tensor, expected: torch.Tensor, masks: torch.Tensor):
     x, scale = normalise(counts, masks)
     target = torch.log1p(expected.float()) / scale.view(-1, 1, 1, 1)
-    return x, target.unsqueeze(1), masks.unsqueeze(1)
+    return x, target.unsqueeze(1), masks.unsqueeze(1), scale
 
 
 def validate(
@@ -94,8 +100,9 @@ def validate(
 ) -> dict[str, float]:
     """Mean gap L1 (normalised log units) of the model and of the linear pre-fill.
 
-    The validation masks and patches are redrawn from a fixed seed, so the numbers are
-    comparable between epochs. Runs in float32 on the model's device.
+    Also the model's :func:`amplitude_l1` (``val_amp_<width>``). The validation masks
+    and patches are redrawn from a fixed seed, so the numbers are comparable between
+    epochs. Runs in float32 on the model's device.
     """
     rng = np.random.default_rng(seed)
     device = next(model.parameters()).device
@@ -103,16 +110,18 @@ def validate(
     out: dict[str, float] = {}
     with torch.inference_mode():
         for width, patch_set in sets.items():
-            err_model = err_linear = 0.0
+            err_model = err_linear = err_amplitude = 0.0
             for _ in range(batches):
                 batch = patch_set.batch(rng, 16, augment=False)
-                x, target, gap = _prepare(*(t.to(device) for t in batch))
+                x, target, gap, scale = _prepare(*(t.to(device) for t in batch))
                 pred = model(x)
                 n = gap.sum().clamp(min=1)
                 err_model += float(((pred - target).abs() * gap).sum() / n)
                 err_linear += float(((x[:, :1] - target).abs() * gap).sum() / n)
+                err_amplitude += float(amplitude_l1(pred, target, gap, scale))
             out[f"val_l1_{width}"] = err_model / batches
             out[f"val_l1_linear_{width}"] = err_linear / batches
+            out[f"val_amp_{width}"] = err_amplitude / batches
     model.train()
     return out
 
@@ -195,10 +204,13 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
         while step < config.steps:
             width = 64 if rng.random() < config.wide_fraction else 32
             size = max(1, config.batch_size // 2) if width == 64 else config.batch_size
-            x, target, gap = _prepare(*train_sets[width].batch(rng, size))
+            batch = train_sets[width].batch(rng, size, through_peak=config.through_peak)
+            x, target, gap, scale = _prepare(*batch)
             with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
                 pred = model(x)
-            loss, parts = gap_loss(pred.float(), target, gap)
+            loss, parts = gap_loss(
+                pred.float(), target, gap, amplitude_weight=config.amplitude_weight, scale=scale
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -208,7 +220,11 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
             progress.update(task, completed=step, info=f"loss {loss.item():.4f}")
             if step % config.steps_per_epoch == 0 or step == config.steps:
                 metrics = validate(model, val_sets, batches=config.validation_batches)
-                score = metrics["val_l1_32"] + metrics["val_l1_64"]
+                score = (
+                    metrics["val_l1_32"]
+                    + metrics["val_l1_64"]
+                    + config.amplitude_weight * (metrics["val_amp_32"] + metrics["val_amp_64"])
+                )
                 record = {
                     "step": step,
                     "loss": loss.item(),
