@@ -46,6 +46,7 @@ if importlib.util.find_spec("bcdi_online") is None:  # a checkout that was not i
 
 import gpu_correctness  # noqa: E402
 import gpu_engine  # noqa: E402
+import gpu_phasing  # noqa: E402
 import gpu_report  # noqa: E402
 import gpu_speed  # noqa: E402
 import gpu_training  # noqa: E402
@@ -54,13 +55,6 @@ from gpu_context import DRY, FULL, Context, StageSkipped  # noqa: E402
 
 #: Least time the training stage is worth starting with.
 MIN_TRAINING_S = 60.0
-
-
-def phasing(ctx: Context) -> dict[str, Any]:
-    """Stage 4 of issue 14: phase retrieval on the GPU, once ``bcdi_online.phasing`` lands."""
-    if importlib.util.find_spec("bcdi_online.phasing") is None:
-        raise StageSkipped("bcdi_online.phasing is not in this tree yet")
-    raise StageSkipped("bcdi_online.phasing exists, but no stage measures it yet")
 
 
 @dataclass(frozen=True)
@@ -77,7 +71,7 @@ STAGES = (
     Stage("speed", gpu_speed.run, 150.0),
     Stage("engine", gpu_engine.run_engine, 90.0),
     Stage("live", gpu_engine.run_live, 40.0),
-    Stage("phasing", phasing, 60.0),
+    Stage("phasing", gpu_phasing.run, 75.0),
     Stage("training", gpu_training.run, None),
 )
 
