@@ -126,6 +126,25 @@ def test_soft_band_collapses_to_fill_and_opens_to_free(crystal, gapped) -> None:
     np.testing.assert_allclose(wide.obj, free.obj, rtol=1e-4, atol=1e-4 * np.abs(free.obj).max())
 
 
+def test_starts_with_different_treatments_compete_on_likelihood(crystal, gapped) -> None:
+    data, mask = gapped
+    wrong = crystal.counts * 20.0
+    mixed = phase_retrieval(
+        data,
+        mask,
+        treatment=("fill", "free"),
+        fill=wrong,
+        n_starts=4,
+        keep=1,
+        recipe=SHORT,
+        device="cpu",
+    )
+    assert mixed.treatment == "fill+free"
+    # the free starts fit the measured voxels better than those forced to a wrong fill
+    assert mixed.kept[0] % 2 == 1
+    assert max(mixed.llk_starts[1::2]) < min(mixed.llk_starts[0::2])
+
+
 def test_zeroed_gap_voxels_stay_dark_in_the_reconstruction(crystal, gapped) -> None:
     data, mask = gapped
     zeroed = phase_retrieval(data, mask, treatment="zero", recipe=SHORT, device="cpu")
@@ -144,6 +163,11 @@ def test_zeroed_gap_voxels_stay_dark_in_the_reconstruction(crystal, gapped) -> N
         (lambda c: phase_retrieval(np.zeros(SHAPE)), InputDataError, "all zero"),
         (lambda c: phase_retrieval(c, n_starts=0), PhasingError, "n_starts"),
         (lambda c: phase_retrieval(c, n_starts=2, keep=3), PhasingError, "keep 3"),
+        (
+            lambda c: phase_retrieval(c, n_starts=1, treatment=("zero", "free")),
+            PhasingError,
+            "2 treatments",
+        ),
     ],
 )
 def test_input_errors(crystal, call, error, match) -> None:

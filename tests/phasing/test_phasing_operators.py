@@ -108,7 +108,7 @@ def test_total_variation_descent_lowers_total_variation() -> None:
     assert tv(smoothed) < 0.8 * tv(psi)
 
 
-def _problem(treatment: str, **kw) -> Problem:
+def _problem(treatment, **kw) -> Problem:
     counts = np.full(SHAPE, 4.0)
     mask = np.zeros(SHAPE[1:], dtype=bool)
     mask[:, 5:7] = True
@@ -116,6 +116,7 @@ def _problem(treatment: str, **kw) -> Problem:
         counts,
         mask,
         treatment=treatment,
+        n_starts=kw.get("n_starts", 1),
         fill=kw.get("fill"),
         fill_sigma=kw.get("sigma"),
         soft_width=1.0,
@@ -146,6 +147,27 @@ def test_treatment_bounds_before_and_after_release(treatment, before, after) -> 
             assert torch.all(lower == expected[want]) and torch.all(upper == expected[want])
 
 
+def test_mixed_treatments_are_dealt_to_the_starts() -> None:
+    problem = _problem(("fill_then_free", "zero_then_free"), fill=np.full(SHAPE, 9.0), n_starts=4)
+    assert problem.treatments == ("fill_then_free", "zero_then_free") * 2
+    assert problem.treatment == "fill_then_free+zero_then_free"
+    lower, upper = problem.bounds(released=False)
+    assert lower.shape == (4, *SHAPE)
+    assert torch.all(upper[0] == 3.0) and torch.all(upper[1] == 0.0)
+    assert problem.bounds(released=True) == (None, None)  # both free once released
+    start = problem.start_amplitude()
+    assert torch.all(start[0][~problem.measured] == 3.0)
+    assert torch.all(start[1][~problem.measured] == 0.0)
+    assert problem.initial_support(0.1).shape == (4, *SHAPE)
+
+
+def test_free_and_imposed_starts_stack_with_open_bounds() -> None:
+    problem = _problem(("free", "fill"), fill=np.full(SHAPE, 9.0), n_starts=2)
+    lower, upper = problem.bounds(released=True)
+    assert torch.all(lower[0] == 0) and torch.all(torch.isinf(upper[0]))
+    assert torch.all(lower[1] == 3.0) and torch.all(upper[1] == 3.0)
+
+
 def test_soft_band_is_the_log_band_around_the_fill() -> None:
     fill = np.full(SHAPE, 99.0)  # log1p = log(100)
     problem = _problem("soft", fill=fill, sigma=np.full(SHAPE, np.log(2.0)))
@@ -156,7 +178,7 @@ def test_soft_band_is_the_log_band_around_the_fill() -> None:
 
 def test_fill_start_begins_from_the_fill() -> None:
     problem = _problem("fill_start", fill=np.full(SHAPE, 16.0))
-    start = torch.fft.fftshift(problem.start_amplitude())
+    start = torch.fft.fftshift(problem.start_amplitude()[0])
     assert torch.all(start[:, :, 5:7] == 4.0) and torch.all(start[:, :, :5] == 2.0)
 
 
@@ -166,6 +188,7 @@ def test_fill_start_begins_from_the_fill() -> None:
         ({"treatment": "guess"}, "unknown treatment"),
         ({"treatment": "fill"}, "needs a fill"),
         ({"treatment": "soft", "fill": np.ones(SHAPE)}, "needs fill_sigma"),
+        ({"treatment": ("tv", "free")}, "cannot be mixed"),
     ],
 )
 def test_treatment_errors(kwargs, match) -> None:

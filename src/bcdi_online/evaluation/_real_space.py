@@ -34,8 +34,9 @@ class Practice:
     ----------
     name : str
         Label in the tables.
-    treatment : str
-        Treatment of :func:`bcdi_online.phasing.phase_retrieval`.
+    treatment : str or tuple of str
+        Treatment of :func:`bcdi_online.phasing.phase_retrieval` (a tuple: dealt to the
+        starts in turn, the best kept by likelihood).
     fill : str or None
         Name of the filling whose values it uses (``"model"``, ``"biharmonic"``).
     gap_free : bool
@@ -43,7 +44,7 @@ class Practice:
     """
 
     name: str
-    treatment: str
+    treatment: str | tuple[str, ...]
     fill: str | None = None
     gap_free: bool = False
 
@@ -60,6 +61,7 @@ PRACTICES: tuple[Practice, ...] = (
     Practice("model start", "fill_start", "model"),
     Practice("model soft", "soft", "model"),
     Practice("TV", "tv"),
+    Practice("model|zeroed then free", ("fill_then_free", "zero_then_free"), "model"),
 )
 
 
@@ -163,7 +165,7 @@ def reconstruct_case(
     for practice in practices:
         fill = None if practice.fill is None else crop_centre(fills[practice.fill], crop)
         sigma = None
-        if practice.treatment == "soft":
+        if "soft" in practice.treatment:
             if fill_sigma is None:
                 raise ValueError(f"practice {practice.name!r} needs fill_sigma")
             sigma = crop_centre(fill_sigma, crop)

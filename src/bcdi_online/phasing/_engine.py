@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,7 @@ class PhasingResult:
     mode_weight : float
         Share of the kept starts' norm carried by the first mode (1 = all agree).
     treatment : str
-        How unmeasured voxels were treated.
+        How unmeasured voxels were treated (``"a+b"``: starts treated differently).
     seconds : float
         Wall time.
     """
@@ -102,7 +103,7 @@ def _iterate(
             every = recipe.shrink_wrap_every
             if every and done % every == 0 and done <= last_update:
                 support = shrink_wrap(psi, transfer, recipe.shrink_wrap_threshold)
-    if problem.treatment == "tv":
+    if "tv" in problem.treatments:
         psi = _least_total_variation(problem, recipe, psi, support)
     return psi, support
 
@@ -129,7 +130,7 @@ def phase_retrieval(
     intensity: np.ndarray,
     mask: np.ndarray | None = None,
     *,
-    treatment: str = "free",
+    treatment: str | Sequence[str] = "free",
     fill: np.ndarray | None = None,
     fill_sigma: np.ndarray | None = None,
     soft_width: float = 1.0,
@@ -148,8 +149,10 @@ def phase_retrieval(
         ignored.
     mask : (nz, ny, nx) or (ny, nx) bool ndarray, optional
         True where nothing was measured (detector gaps, bad pixels).
-    treatment : str
-        What unmeasured voxels become at each Fourier projection: ``"zero"``;
+    treatment : str or sequence of str
+        What unmeasured voxels become at each Fourier projection (a sequence is dealt
+        to the starts in turn, which then compete on the likelihood of the measured
+        voxels): ``"zero"``;
         ``"free"`` (left as computed, PyNX's default); ``"zero_then_free"`` (zero for
         the first ``recipe.release`` of the HIO/RAAR iterations, PyNX's
         ``zero_mask=auto``); ``"fill"`` (``fill`` imposed as if measured);
@@ -206,23 +209,20 @@ def phase_retrieval(
         intensity,
         mask,
         treatment=treatment,
+        n_starts=n_starts,
         fill=fill,
         fill_sigma=fill_sigma,
         soft_width=soft_width,
         device=dev,
     )
+    if len(problem.treatments) != n_starts:
+        raise PhasingError(
+            f"{len(problem.treatments)} treatments {problem.treatments} for {n_starts} starts"
+        )
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    support = (
-        problem.initial_support(recipe.autocorrelation_threshold)
-        .expand(n_starts, *problem.shape)
-        .clone()
-    )
-    phases = torch.rand((n_starts, *problem.shape), generator=generator, dtype=torch.float32) * (
-        2 * math.pi
-    )
-    start_field = torch.polar(
-        problem.start_amplitude().expand(n_starts, *problem.shape).cpu(), phases
-    )
+    support = problem.initial_support(recipe.autocorrelation_threshold)
+    phases = torch.rand((n_starts, *problem.shape), generator=generator, dtype=torch.float32)
+    start_field = torch.polar(problem.start_amplitude().cpu(), phases * (2 * math.pi))
     psi = to_real(start_field.to(dev)) * support
 
     with torch.no_grad():
@@ -246,6 +246,6 @@ def phase_retrieval(
         llk_starts=tuple(float(v) for v in llk_starts.cpu()),
         kept=tuple(int(i) for i in order.cpu()),
         mode_weight=weight,
-        treatment=treatment,
+        treatment=problem.treatment,
         seconds=time.perf_counter() - started,
     )

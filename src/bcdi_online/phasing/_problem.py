@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -55,7 +56,8 @@ class Problem:
     amplitude : (nz, ny, nx) float32 Tensor
         ``sqrt(counts)``.
     measured : (nz, ny, nx) bool Tensor
-    treatment : str
+    treatments : tuple of str
+        Treatment of each start.
     fill_amplitude : (nz, ny, nx) float32 Tensor or None
         ``sqrt(fill)`` for the treatments that use a fill.
     band : tuple of two Tensors or None
@@ -65,9 +67,17 @@ class Problem:
     counts: torch.Tensor
     amplitude: torch.Tensor
     measured: torch.Tensor
-    treatment: str
+    treatments: tuple[str, ...]
     fill_amplitude: torch.Tensor | None
     band: tuple[torch.Tensor, torch.Tensor] | None
+    _stacked: dict[bool, tuple[torch.Tensor, torch.Tensor]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    @property
+    def treatment(self) -> str:
+        """Return the treatment's name (``"a+b"`` when starts differ)."""
+        return "+".join(dict.fromkeys(self.treatments))
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -81,20 +91,29 @@ class Problem:
         intensity: np.ndarray,
         mask: np.ndarray | None,
         *,
-        treatment: str,
+        treatment: str | Sequence[str],
+        n_starts: int = 1,
         fill: np.ndarray | None,
         fill_sigma: np.ndarray | None,
         soft_width: float,
         device: torch.device,
     ) -> Problem:
-        """Check the inputs and move them to ``device`` (see :func:`phase_retrieval`)."""
+        """Check the inputs and move them to ``device`` (see :func:`phase_retrieval`).
+
+        A sequence of treatments is dealt to the starts in turn.
+        """
         intensity = np.asarray(intensity)
         if intensity.ndim != 3 or min(intensity.shape) < 8:
             raise InputDataError(
                 f"intensity must be 3D with every axis >= 8, got shape {intensity.shape}"
             )
-        if treatment not in TREATMENTS:
-            raise PhasingError(f"unknown treatment {treatment!r}; known: {TREATMENTS}")
+        names = (treatment,) if isinstance(treatment, str) else tuple(treatment)
+        for name in names:
+            if name not in TREATMENTS:
+                raise PhasingError(f"unknown treatment {name!r}; known: {TREATMENTS}")
+        if not names or ("tv" in names and len(set(names)) > 1):
+            raise PhasingError(f"treatments {names}: 'tv' cannot be mixed with others")
+        treatments = tuple(names[i % len(names)] for i in range(max(n_starts, len(names))))
         unmeasured = _checked_mask(mask, intensity.shape)
         values = np.where(unmeasured, 0.0, intensity)
         if not np.all(np.isfinite(values)) or values.min() < 0:
@@ -104,15 +123,15 @@ class Problem:
         counts = _fft_layout(values, device)
         measured = _fft_layout(~unmeasured, device) > 0.5
         fill_amplitude = band = None
-        if treatment in _NEEDS_FILL:
+        if any(name in _NEEDS_FILL for name in names):
             if fill is None or np.shape(fill) != intensity.shape:
                 raise PhasingError(
-                    f"treatment {treatment!r} needs a fill of shape {intensity.shape}, got "
-                    f"{None if fill is None else np.shape(fill)}"
+                    f"treatment {'+'.join(names)!r} needs a fill of shape {intensity.shape}, "
+                    f"got {None if fill is None else np.shape(fill)}"
                 )
             fill_counts = np.clip(np.nan_to_num(np.asarray(fill, dtype=np.float64)), 0, None)
             fill_amplitude = _fft_layout(np.sqrt(fill_counts), device)
-            if treatment == "soft":
+            if "soft" in names:
                 if fill_sigma is None or np.shape(fill_sigma) != intensity.shape:
                     raise PhasingError(
                         f"treatment 'soft' needs fill_sigma of shape {intensity.shape}"
@@ -123,17 +142,12 @@ class Problem:
                     _fft_layout(np.sqrt(np.expm1(np.clip(log_fill - width, 0, None))), device),
                     _fft_layout(np.sqrt(np.expm1(log_fill + width)), device),
                 )
-        return cls(counts, counts.sqrt(), measured, treatment, fill_amplitude, band)
+        return cls(counts, counts.sqrt(), measured, treatments, fill_amplitude, band)
 
-    def bounds(self, *, released: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Amplitude bounds at unmeasured voxels for the next projection.
-
-        Parameters
-        ----------
-        released : bool
-            Whether the ``*_then_free`` treatments have released the voxels.
-        """
-        name = self.treatment
+    def _bounds_of(
+        self, name: str, released: bool
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Return the amplitude bounds one treatment puts on unmeasured voxels."""
         if name == "zero" or (name == "zero_then_free" and not released):
             zero = torch.zeros_like(self.amplitude)
             return zero, zero
@@ -143,16 +157,54 @@ class Problem:
             return self.band
         return None, None
 
+    def bounds(self, *, released: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Return the amplitude bounds at unmeasured voxels for the next projection.
+
+        ``(nz, ny, nx)`` tensors (or None: free) when every start has the same
+        treatment, else ``(n_starts, nz, ny, nx)`` stacks (free: 0 and infinity).
+
+        Parameters
+        ----------
+        released : bool
+            Whether the ``*_then_free`` treatments have released the voxels.
+        """
+        kinds = {name: self._bounds_of(name, released) for name in dict.fromkeys(self.treatments)}
+        first = next(iter(kinds.values()))
+        if all(low is first[0] and high is first[1] for low, high in kinds.values()):
+            return first  # one rule for every start (free ones: None, None)
+        if released not in self._stacked:
+            zero, infinite = (
+                torch.zeros_like(self.amplitude),
+                torch.full_like(self.amplitude, torch.inf),
+            )
+            lows, highs = [], []
+            for name in self.treatments:
+                low, high = kinds[name]
+                lows.append(zero if low is None else low)
+                highs.append(infinite if high is None else high)
+            self._stacked[released] = (torch.stack(lows), torch.stack(highs))
+        return self._stacked[released]
+
     def start_amplitude(self) -> torch.Tensor:
-        """Return the amplitudes of the random starts: measured, plus the fill if any."""
-        if self.fill_amplitude is None:
-            return self.amplitude
-        return torch.where(self.measured, self.amplitude, self.fill_amplitude)
+        """Return each start's initial amplitudes, ``(n_starts, nz, ny, nx)``.
+
+        The measured amplitudes, plus the fill at unmeasured voxels for the treatments
+        that use one.
+        """
+        filled = self.amplitude
+        if self.fill_amplitude is not None:
+            filled = torch.where(self.measured, self.amplitude, self.fill_amplitude)
+        return torch.stack(
+            [filled if name in _NEEDS_FILL else self.amplitude for name in self.treatments]
+        )
 
     def initial_support(self, threshold: float) -> torch.Tensor:
-        """Return the autocorrelation support: inverse FFT of the intensity above a threshold."""
-        auto = torch.fft.ifftn(self.start_amplitude() ** 2).abs()
-        return auto > threshold * auto.max()
+        """Return each start's autocorrelation support, ``(n_starts, nz, ny, nx)``.
+
+        The inverse FFT of its initial intensity above ``threshold`` x its maximum.
+        """
+        auto = torch.fft.ifftn(self.start_amplitude() ** 2, dim=(-3, -2, -1)).abs()
+        return auto > threshold * auto.amax(dim=(-3, -2, -1), keepdim=True)
 
     def scaled_intensity(self, field: torch.Tensor) -> torch.Tensor:
         """``|field|^2`` scaled so that its measured total equals the data's.
