@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from ._bad_pixels import MAX_BAD_FRACTION, MaskedStream, find_bad_pixels, inpaint_with_bad_pixels
 from ._inpainter import GapInpainter, inpaint
 from ._plan import SpatialWindow, WindowPlan, dense_starts, plan_frame, rocking_windows
 from ._stream import GapStream, importance
 
 __all__ = [
+    "MAX_BAD_FRACTION",
     "GapInpainter",
     "GapStream",
+    "MaskedStream",
     "SpatialWindow",
     "WindowPlan",
     "dense_starts",
+    "find_bad_pixels",
     "importance",
     "inpaint",
+    "inpaint_with_bad_pixels",
     "plan_frame",
     "rocking_windows",
 ]
