@@ -11,6 +11,7 @@ from ._errors import (
     InputDataError,
     ModelError,
     ReplayError,
+    ServiceError,
     SimulationError,
     UnknownDetectorError,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "InputDataError",
     "ModelError",
     "ReplayError",
+    "ServiceError",
     "SimulationError",
     "UnknownDetectorError",
     "__version__",

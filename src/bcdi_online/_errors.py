@@ -37,3 +37,7 @@ class SimulationError(BcdiOnlineError, ValueError):
 
 class ReplayError(BcdiOnlineError, RuntimeError):
     """An archived run cannot be found or read back as Bluesky documents."""
+
+
+class ServiceError(BcdiOnlineError, RuntimeError):
+    """A service (Tiled, the 0MQ proxy) refuses, cannot be reached, or is set up unsafely."""
