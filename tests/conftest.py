@@ -84,10 +84,19 @@ def free_tcp_port() -> int:
 
 @pytest.fixture
 def zmq_proxy() -> Iterator[tuple[int, int]]:
-    """A real ``bluesky-0MQ-proxy`` process; its (in, out) ports."""
+    """A real ``bluesky-0MQ-proxy`` process bound to loopback; its (in, out) ports."""
     ports = free_port(), free_port()
     proxy = Path(sys.executable).with_name("bluesky-0MQ-proxy")
-    process = subprocess.Popen([str(proxy), *map(str, ports)])
+    process = subprocess.Popen(
+        [
+            str(proxy),
+            "--in-address",
+            f"127.0.0.1:{ports[0]}",
+            "--out-address",
+            f"127.0.0.1:{ports[1]}",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     yield ports
     process.terminate()
     process.wait(10)
