@@ -221,7 +221,12 @@ class LiveInpainting:
             saving = worker.stats["phase"] == "saving"  # processed: keep its status
             run.interrupt(reason)
             writer = worker.writer
-            where = writer.save_now() if saving else writer.save_now("interrupted", error=reason)
+            final = int(worker.stats["frames_final"])  # not the provisional frames
+            where = (
+                writer.save_now()
+                if saving
+                else writer.save_now("interrupted", upto=final, error=reason)
+            )
             outcome[uid] = {
                 "status": writer.status,
                 "saved_to": where,
@@ -249,12 +254,18 @@ def connect_tiled(uri: str, api_key: str | None = None) -> Any:
         If the server cannot be reached, needs a key, or refuses the one given.
     """
     import httpx
-    from tiled.client import from_uri
+    from tiled.client import from_context
+    from tiled.client.context import Context
 
     register_secret(api_key)
     where = redact(uri)
-    try:
-        return from_uri(uri, api_key=api_key)
+    try:  # tiled.client.from_uri, with the connection closed when it fails
+        context, path = Context.from_any_uri(uri, api_key=api_key)
+        try:
+            return from_context(context, node_path_parts=path)
+        except BaseException:
+            context.close()
+            raise
     except httpx.HTTPStatusError as err:
         code = err.response.status_code
         if code in (401, 403):

@@ -119,7 +119,8 @@ class LiveService:
         interrupt : bool
             Then end those still in progress (shutdown): ``interrupted`` (or their own
             status if only the upload was pending), saved to their local fallback
-            files at once; what happened to each is in :attr:`shutdown_report`.
+            files; the last ``min(5, grace / 5)`` seconds of the grace period are kept for
+            that. What happened to each run is in :attr:`shutdown_report`.
 
         Returns
         -------
@@ -140,7 +141,8 @@ class LiveService:
             except RuntimeError:  # the loop closed meanwhile: nothing to stop
                 pass
             thread.join(10.0)
-        if self.live.wait(grace):
+        margin = min(5.0, 0.2 * grace) if interrupt else 0.0  # to write the files in time
+        if self.live.wait(grace - margin):
             return []
         left = self.runs_in_progress()
         if interrupt:

@@ -152,6 +152,14 @@ def path_from_uri(uri: str) -> str:
     return unquote(parsed.path)
 
 
+class FramesUnreadableError(OSError):
+    """Announced frames cannot be read from their file; :attr:`why` says why, in general."""
+
+    def __init__(self, message: str, why: str) -> None:
+        super().__init__(message)
+        self.why = why
+
+
 def _stored_until(f: h5py.File, ds: h5py.Dataset, start: int, stop: int) -> str | None:
     """Why frames ``[start, stop)`` of ``ds`` cannot be read yet, or None when they can.
 
@@ -248,9 +256,11 @@ class FrameFiles:
                 break
             time.sleep(0.02)
         if problem is not None:
-            raise OSError(
+            why = "truncated" if "truncated" in problem else problem.split(":")[0]
+            raise FramesUnreadableError(
                 f"frames [{piece.start}, {piece.stop}) of {piece.path}:{piece.dataset} "
-                f"cannot be read: {problem}"
+                f"cannot be read: {problem}",
+                f"{piece.path}: {why if ds.shape[0] >= piece.stop else 'frames never written'}",
             )
         frames = ds[piece.start : piece.stop]
         return frames.reshape(-1, *frames.shape[-2:])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -15,12 +14,10 @@ from bcdi_online.inpainting import MAX_BAD_FRACTION, GapInpainter, MaskedStream
 from bcdi_online.tiled_output import CorrectedScanWriter
 
 from ._assembly import FrameAssembly, as_ranges
-from ._sources import FileSlice, FrameFiles, check_mask
+from ._intake import Entry, Intake, Item, count
+from ._sources import FrameFiles, check_mask
 
 logger = logging.getLogger(__name__)
-
-Item = np.ndarray | FileSlice
-"""A queue item: inline frames ``(k, ny, nx)`` or a slice of a detector file."""
 
 EXIT_STATUS = {"success": "complete", "abort": "aborted", "fail": "aborted"}
 """Stop-document ``exit_status`` -> output ``status`` when every frame is there."""
@@ -38,12 +35,13 @@ class InpaintWorker:
     inpainted as their own scan. Bad voxels (NaN, inf, negative counts) are dead for
     their frame and filled (:class:`~bcdi_online.inpainting.MaskedStream`).
 
-    Overflow policy: :meth:`submit` uses ``put_nowait`` on a queue of ``queue_size``
-    items. When it is full the run is marked *degraded* and items go, in order, to an
-    unbounded overflow list (a file slice is a few bytes; inline frames are kept as
-    is); the worker then takes the overflow in slabs of up to ``max(queue_size, 32)``
-    frames. Nothing is dropped; the RunEngine thread never waits. Frames waiting (queue,
-    overflow, or behind a hole) are reported as ``backlog_bytes`` (``peak_backlog_bytes``).
+    Overflow policy (:class:`Intake`): :meth:`submit` uses ``put_nowait`` on a queue of
+    ``queue_size`` items. When it is full the run is marked *degraded* and items go, in
+    order, to an unbounded overflow list (a file slice is a few bytes; inline frames are
+    kept as is); the worker then takes the overflow in slabs of up to
+    ``max(queue_size, 32)`` frames. Nothing is dropped; the RunEngine thread never waits.
+    Frames waiting (queue, overflow, or behind a hole) are reported as ``backlog_bytes``
+    (``peak_backlog_bytes``).
 
     The status stays ``running`` until the result is persisted (Tiled or the local
     fallback file, see :meth:`CorrectedScanWriter.close`); a result saved nowhere makes
@@ -93,9 +91,7 @@ class InpaintWorker:
         self.expected_frames = expected_frames
         self.mask, self.mask_source, self.mask_error = mask, mask_source, mask_error
         self.max_bad_fraction, self.run_timeout = max_bad_fraction, run_timeout
-        self._chunk = max(queue_size, 32)
-        self._queue: queue.Queue[tuple[int, Item]] = queue.Queue(maxsize=queue_size)
-        self._overflow: list[tuple[int, Item]] = []
+        self._intake = Intake(queue_size, max(queue_size, 32))
         self._lock = threading.Lock()
         self._exit_status: str | None = None
         self._announced: int | None = None  # frames the stop document reports
@@ -105,10 +101,10 @@ class InpaintWorker:
         self._files = FrameFiles(file_timeout)
         self._first_file: str | None = None
         self._assembly = FrameAssembly()
+        self._conflicts: list[int] = []  # positions received twice with other values
         self._stream: MaskedStream | None = None
         self._arrival: dict[int, float] = {}  # arrival time of each frame position
         self._published = 0  # frames handed to the writer (final ones, then provisional)
-        self._queued_bytes = 0  # inline frames in the queue and the overflow
         self._held_bytes = 0  # frames waiting behind a hole (worker thread)
         self.stats: dict[str, Any] = {
             "frames_received": 0,
@@ -144,25 +140,17 @@ class InpaintWorker:
     def submit(self, item: Item, first: int, n_frames: int) -> None:
         """Hand over ``n_frames`` frames at scan positions ``first, first + 1, ...``."""
         now = time.monotonic()
-        size = item.nbytes if isinstance(item, np.ndarray) else 0
         with self._lock:
             self._last_document = now
             self.stats["frames_received"] += n_frames
             for position in range(first, first + n_frames):
                 self._arrival.setdefault(position, now)
-            self._queued_bytes += size
-            self._note_backlog()
-            if self._overflow:  # keep the order: once overflowing, append behind
-                self._overflow.append((first, item))
-                return
-            try:
-                self._queue.put_nowait((first, item))
-            except queue.Full:
-                self._overflow.append((first, item))
+            if self._intake.put((first, item)):
                 self.stats["overflow_events"] += 1
                 if not self.stats["degraded"]:
                     logger.warning("run %s: queue full, degraded mode", self.writer.raw_uid)
                 self.stats["degraded"] = True
+            self._note_backlog()
 
     def touch(self) -> None:
         """Note that a document of the run arrived (``run_timeout`` starts again)."""
@@ -200,30 +188,28 @@ class InpaintWorker:
     def health(self) -> dict[str, Any]:
         """Queue depth, overflow, frame counts, holes, windows, errors, upload state."""
         with self._lock:
-            overflow = sum(self._count(i) for _, i in self._overflow)
-            health = dict(self.stats, queue_depth=self._queue.qsize(), overflow_frames=overflow)
+            intake = self._intake
+            health = dict(
+                self.stats, queue_depth=intake.depth, overflow_frames=intake.overflow_frames
+            )
         return health | self.writer.state()
 
     # -- worker thread ----------------------------------------------------------------
 
     def _note_backlog(self) -> None:
-        backlog = self._queued_bytes + self._held_bytes
+        backlog = self._intake.bytes + self._held_bytes
         self.stats["backlog_bytes"] = backlog
         self.stats["peak_backlog_bytes"] = max(self.stats["peak_backlog_bytes"], backlog)
 
-    def _next_batch(self) -> list[tuple[int, Item]] | None:
+    def _next_batch(self) -> list[Entry] | None:
         while True:
             with self._lock:  # no submit runs while we look, so the order is kept
                 if self._interrupt is not None:
                     return None
-                if self._queue.empty():
-                    if self._overflow:
-                        taken, frames = 0, 0
-                        while taken < len(self._overflow) and frames < self._chunk:
-                            frames += self._count(self._overflow[taken][1])
-                            taken += 1
-                        batch, self._overflow = self._overflow[:taken], self._overflow[taken:]
-                        return batch
+                slab = self._intake.take_overflow()
+                if slab is not None:
+                    return slab
+                if self._intake.empty():
                     if self._exit_status is not None:
                         return None
                     idle = time.monotonic() - self._last_document
@@ -233,10 +219,9 @@ class InpaintWorker:
                             "(lost message?): processed the frames received"
                         )
                         return None
-            try:
-                return [self._queue.get(timeout=0.05)]
-            except queue.Empty:
-                continue
+            entry = self._intake.get(timeout=0.05)
+            if entry is not None:
+                return [entry]
 
     def _loop(self) -> None:
         try:
@@ -255,7 +240,7 @@ class InpaintWorker:
     def _guarded(self, step: Callable[..., None], *args: Any) -> None:
         if self.stats["status"] == "failed":
             if args:
-                self.stats["frames_failed"] += sum(self._count(i) for _, i in args[0])
+                self.stats["frames_failed"] += sum(count(i) for _, i in args[0])
             return
         try:
             step(*args)
@@ -264,17 +249,13 @@ class InpaintWorker:
             self.stats["status"] = "failed"
             self.stats["last_error"] = f"{type(err).__name__}: {err}"
             if args:
-                self.stats["frames_failed"] += sum(self._count(i) for _, i in args[0])
+                self.stats["frames_failed"] += sum(count(i) for _, i in args[0])
 
-    @staticmethod
-    def _count(item: Item) -> int:
-        return len(item) if isinstance(item, np.ndarray) else item.stop - item.start
-
-    def _process(self, batch: list[tuple[int, Item]]) -> None:
+    def _process(self, batch: list[Entry]) -> None:
         started = time.perf_counter()
         for first, item in batch:
             with self._lock:
-                self._queued_bytes -= item.nbytes if isinstance(item, np.ndarray) else 0
+                self._intake.taken(item)
             if isinstance(item, np.ndarray):
                 frames = item
             else:
@@ -282,18 +263,15 @@ class InpaintWorker:
                 try:
                     frames = self._files.read(item, wait=self._exit_status is None)
                 except (OSError, KeyError, ValueError) as err:  # broken, missing, truncated
-                    reason = f"{type(err).__name__}: {err}"
-                    logger.error("run %s: frames unreadable: %s", self.writer.raw_uid, reason)
-                    self._assembly.unreadable(range(first, first + self._count(item)), reason)
+                    logger.error("run %s: %s: %s", self.writer.raw_uid, type(err).__name__, err)
+                    reason = getattr(err, "why", None) or f"{type(err).__name__}: {err}"
+                    self._assembly.unreadable(range(first, first + count(item)), reason)
                     continue
-            conflicts = self._assembly.add(first, frames)
-            if conflicts:
-                raise ValueError(
-                    f"frames {as_ranges(conflicts)} (half-open position ranges) received "
-                    "twice with different values"
-                )
+            self._conflicts += self._assembly.add(first, frames)
         self.stats["read_s"] += time.perf_counter() - started
         self.stats["duplicates_ignored"] = self._assembly.duplicates
+        if self._conflicts:  # the run fails: no more results, but every conflict is named
+            return
         ready = self._assembly.pop_ready()
         self._held_bytes = self._assembly.held_bytes
         with self._lock:
@@ -385,6 +363,8 @@ class InpaintWorker:
 
     def _finish(self) -> None:
         """End of the run: last windows, then the frames behind holes, NaN in the holes."""
+        if self._conflicts:
+            return
         started = time.perf_counter()
         segments = self._assembly.segments()
         self._held_bytes = 0
@@ -409,21 +389,34 @@ class InpaintWorker:
             bad += [first + t for t in piece.bad_frames]
             self.stats["frames_processed"] += len(frames)
         count = max(self._assembly.end, self._announced or 0)
-        self._append_holes(count)
         missing = self._assembly.missing(count)
         self.stats.update(
-            frames_final=self._published,
             windows=windows,
             bad_frames=as_ranges(bad),
             frames_missing=len(missing),
             missing_frames=as_ranges(missing),
         )
-        unreadable = self._assembly.unreadable_reasons()
-        if unreadable:
-            self.stats["unreadable"] = {r: as_ranges(p) for r, p in unreadable.items()}
+        if missing:
+            self.stats["missing_reason"] = self._why_missing(missing)
+            if len(missing) == count:
+                self.stats["last_error"] = f"no frame of the {count}: {self._why_missing(missing)}"
+        if self._published or segments:
+            self._append_holes(count)
+        self.stats["frames_final"] = self._published
         self.stats["inpaint_s"] += time.perf_counter() - started
         if segments or missing:
             self._note_latency(count - 1)
+
+    def _why_missing(self, missing: list[int]) -> str:
+        """Which missing frames could not be read (and why), which never arrived."""
+        parts, unread = [], set()
+        for reason, positions in self._assembly.unreadable_reasons().items():
+            parts.append(f"frames {as_ranges(positions)} unreadable ({reason})")
+            unread.update(positions)
+        lost = [p for p in missing if p not in unread]
+        if lost:
+            parts.append(f"frames {as_ranges(lost)} never arrived (lost documents?)")
+        return "; ".join(parts)
 
     def _append_holes(self, upto: int) -> None:
         """NaN frames for the missing positions from the last published one to ``upto``."""
@@ -432,6 +425,12 @@ class InpaintWorker:
             self._published = upto
 
     def _final_status(self) -> str:
+        if self._conflicts:
+            self.stats["last_error"] = (
+                f"frames {as_ranges(self._conflicts)} (half-open position ranges) received "
+                "twice with different values: which ones belong to the scan is unknown"
+            )
+            self.stats["frames_conflicting"] = as_ranges(self._conflicts)
         if self.stats["status"] == "failed":
             return "failed"
         if self.mask is None:
@@ -450,10 +449,13 @@ class InpaintWorker:
         status = self._final_status()
         self.stats["phase"] = "saving"
         stats = {k: v for k, v in self.stats.items() if k not in ("status", "phase")}
+        error = stats.pop("last_error")
+        if status == "incomplete":
+            error = stats.get("missing_reason")
         where = self.writer.close(
             status,
             exit_status=self._exit_status,
-            error=stats.pop("last_error"),
+            error=error,
             processing=stats,
             finished=time.time(),
         )

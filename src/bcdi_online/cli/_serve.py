@@ -68,13 +68,21 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run :class:`~bcdi_online.callbacks.LiveService` until SIGTERM or Ctrl-C."""
+    from .._errors import ServiceError
     from .._redact import redact
+    from ..tiled_output import bound_client_retries
+
+    bound_client_retries(args.fallback_after)  # before tiled is imported
+    from ..callbacks import LiveService, is_loopback
     from ._options import live_from_args
 
+    if args.allow_pickle and not is_loopback(args.zmq):  # before loading anything
+        raise ServiceError(
+            f"--allow-pickle refused for {args.zmq!r}: pickle is accepted from a proxy on "
+            "loopback only (anyone who can publish to it could run code here)"
+        )
     owner = args.name or f"serve@{socket.gethostname()}:{args.zmq}"
     live = live_from_args(args, owner=owner, run_timeout=args.run_timeout or None)
-    from ..callbacks import LiveService
-
     service = LiveService(live, args.zmq, allow_pickle=args.allow_pickle)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -94,7 +102,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     left = service.stop(args.grace, interrupt=True)
-    unsaved = []
+    unsaved = [  # runs that ended while serving, their result saved nowhere
+        uid
+        for uid, health in live.health().items()
+        if uid not in left and health.get("writer_done") and health.get("saved_to") is None
+    ]
+    for uid in unsaved:
+        error = live.health()[uid].get("last_error")
+        print(f"bcdi-online serve: run {uid} NOT SAVED: {redact(error)}", file=sys.stderr)
     for uid in left:
         report = service.shutdown_report.get(uid, {})
         if report.get("saved_to") is None:
@@ -112,4 +127,4 @@ def run(args: argparse.Namespace) -> int:
         logger.error("runs not saved anywhere: %s", unsaved)
     if service.error:
         logger.error("stopped listening: %s", service.error)
-    return 1 if left or service.error else 0
+    return 1 if left or unsaved or service.error else 0

@@ -219,12 +219,15 @@ class CorrectedScanWriter:
             self._write_fallback()
         return self.saved_to
 
-    def save_now(self, status: str | None = None, **metadata: Any) -> str | None:
+    def save_now(
+        self, status: str | None = None, *, upto: int | None = None, **metadata: Any
+    ) -> str | None:
         """Write the local fallback file at once, unless Tiled already holds the final result.
 
-        For a service shutting down: the frames appended so far, with ``status`` (if
-        given, e.g. ``"interrupted"`` for a run still in progress) and ``metadata``.
-        The upload thread then stops; a :meth:`close` waiting returns.
+        For a service shutting down: the frames appended so far (the first ``upto``
+        only, e.g. without provisional ones), with ``status`` (if given, e.g.
+        ``"interrupted"`` for a run still in progress) and ``metadata``. The upload
+        thread then stops; a :meth:`close` waiting returns.
 
         Returns
         -------
@@ -237,7 +240,7 @@ class CorrectedScanWriter:
             self._metadata.update(jsonable(metadata))
             if status is not None:
                 self._metadata["status"] = status
-        self._write_fallback()
+        self._write_fallback(upto)
         return self.saved_to
 
     def state(self) -> dict[str, Any]:
@@ -347,14 +350,15 @@ class CorrectedScanWriter:
     def _write_frames(self, node: Any, block: np.ndarray, offset: int) -> None:
         self._array = write_frames(node, self._array, block, offset)
 
-    def _write_fallback(self) -> None:
-        """Write the result so far to the local file (once per call, same path each time)."""
+    def _write_fallback(self, upto: int | None = None) -> None:
+        """Write the result so far (its first ``upto`` frames) to the local file."""
         with self._fallback_lock:
             with self._cond:
                 slabs, mask = list(self._slabs), self.gap_mask
                 metadata = dict(self._metadata)
             shape = slabs[0].shape[1:] if slabs else (mask.shape if mask is not None else (0, 0))
             corrected = np.concatenate(slabs) if slabs else np.zeros((0, *shape), np.float32)
+            corrected = corrected[:upto]
             if self._fallback_path is None:
                 path = self.fallback_dir / f"bcdi_online_{self.raw_uid}.h5"
                 if path.exists():
