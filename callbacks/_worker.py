@@ -19,6 +19,10 @@ from ._sources import FrameFiles, check_mask
 
 logger = logging.getLogger(__name__)
 
+MAX_JUMP = 100_000
+"""Frames a position (or the stop document's count) may lie beyond every frame seen and
+the planned count; further is a corrupt document, not a hole to fill with NaN frames."""
+
 EXIT_STATUS = {"success": "complete", "abort": "aborted", "fail": "aborted"}
 """Stop-document ``exit_status`` -> output ``status`` when every frame is there."""
 
@@ -256,6 +260,7 @@ class InpaintWorker:
         for first, item in batch:
             with self._lock:
                 self._intake.taken(item)
+            self._check_position(first)
             if isinstance(item, np.ndarray):
                 frames = item
             else:
@@ -278,6 +283,15 @@ class InpaintWorker:
             self._note_backlog()
         if ready is not None:
             self._feed(ready)
+
+    def _check_position(self, position: int, what: str = "a frame position") -> None:
+        """Refuse positions no scan has: negative, or far past every frame seen (corrupt)."""
+        limit = max(self._assembly.end, self.expected_frames or 0) + MAX_JUMP
+        if not 0 <= position <= limit:
+            raise ValueError(
+                f"{what} of {position} is impossible here (frames so far: "
+                f"{self._assembly.end}, planned: {self.expected_frames}): corrupt document?"
+            )
 
     def _start(self, shape: tuple[int, int]) -> MaskedStream:
         if self.mask_error is not None:
@@ -388,6 +402,8 @@ class InpaintWorker:
             self.stats["bad_pixels"] += piece.bad_pixels
             bad += [first + t for t in piece.bad_frames]
             self.stats["frames_processed"] += len(frames)
+        if self._announced is not None:
+            self._check_position(self._announced, "a frame count")
         count = max(self._assembly.end, self._announced or 0)
         missing = self._assembly.missing(count)
         self.stats.update(

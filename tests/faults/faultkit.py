@@ -268,6 +268,18 @@ def outcome(live: LiveInpainting, client: Any, uid: str) -> Outcome:
     return Outcome(uid, health, None, None, None)
 
 
+def run_scan(
+    run_engine: Any, target: Callable, plan: Any, rule: Callable | None = None, *, pages: int = 0
+) -> tuple[str, Network]:
+    """Run ``plan``, its documents reaching ``target`` through ``rule``; uid and network.
+
+    The RunEngine call itself must not raise: the callback never breaks a scan.
+    """
+    network = Network(target, rule or (lambda name, doc: [(name, doc)]), pages=pages)
+    (uid,) = run_engine(plan, network).run_start_uids
+    return uid, network
+
+
 def check(
     out: Outcome,
     status: str,
@@ -276,10 +288,19 @@ def check(
     reason: str | None = None,
     missing: list[list[int]] | None = None,
     where: str | None = "tiled",
+    network: Network | None = None,
+    exit_status: str = "success",
 ) -> None:
     """The contract: the final status (health and record agree), where the result is,
     its values (``expected``; NaN where frames are missing) or the ``reason`` it has
-    none, and the missing frames listed."""
+    none, the missing frames listed; with ``network``, that the RunEngine saw no
+    exception (its stop document says ``exit_status``) and its frames were not
+    modified."""
+    if network is not None:
+        stop = next(doc for name, doc in network.sent if name == "stop")
+        assert stop["exit_status"] == exit_status, stop
+        if frames_of(network.sent):
+            assert_unmodified(network)
     health = out.health
     assert health["status"] == status, health
     assert out.where == where, (out.where, health)

@@ -50,20 +50,21 @@ def _weights(kind: str, path):
     return path
 
 
-@pytest.mark.parametrize(
-    ("kind", "message"),
-    [
-        ("random-bytes", "is not a PyTorch checkpoint (4096 bytes of unknown binary data"),
-        ("empty", "is empty (0 bytes)"),
-        ("plain-pickle", "a plain Python pickle"),
-        ("text", "bytes of text"),
-        ("numpy-file", "a NumPy .npy file"),
-        ("torch-file-with-objects", "holds objects other than tensors and plain values"),
-        ("torch-file-not-a-checkpoint", "expected a dict with 'config' and 'state_dict'"),
-    ],
-)
-def test_bad_weights_file_is_one_line_exit_2(scan_file, tmp_path, capsys, kind, message):
+WEIGHT_FAULTS = {
+    "random-bytes": "is not a PyTorch checkpoint (4096 bytes of unknown binary data",
+    "empty": "is empty (0 bytes)",
+    "plain-pickle": "a plain Python pickle",
+    "text": "bytes of text",
+    "numpy-file": "a NumPy .npy file",
+    "torch-file-with-objects": "holds objects other than tensors and plain values",
+    "torch-file-not-a-checkpoint": "expected a dict with 'config' and 'state_dict'",
+}
+
+
+@pytest.mark.parametrize("kind", list(WEIGHT_FAULTS))
+def test_bad_weights_file_is_one_line_exit_2(scan_file, tmp_path, capsys, kind):
     """Fault: a ``--model`` file that is not a bcdi-online checkpoint."""
+    message = WEIGHT_FAULTS[kind]
     weights = _weights(kind, tmp_path / "model.pt")
     before = hashlib.sha256(scan_file.read_bytes()).hexdigest()
     capsys.readouterr()

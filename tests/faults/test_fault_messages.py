@@ -10,13 +10,12 @@ from faultkit import (
     ETA,
     N_FRAMES,
     ROI,
-    Network,
     assert_file_frames,
-    assert_unmodified,
     check,
     expected_volume,
     make_live,
     outcome,
+    run_scan,
     v1_detector,
 )
 from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_devices
@@ -31,10 +30,7 @@ def _seq(doc: dict) -> list[int]:
 def run_v1(run_engine, live, rule, *, pages: int = 4, n_frames: int = N_FRAMES):
     """A v1 scan whose events reach ``live`` as pages of ``pages`` through ``rule``."""
     det, eta = v1_detector(n_frames)
-    network = Network(live, rule, pages=pages)
-    (uid,) = run_engine(scan([det], eta, *ETA, n_frames), network).run_start_uids  # no raise
-    stop = next(doc for name, doc in network.sent if name == "stop")
-    assert stop["exit_status"] == "success"  # the RunEngine saw no exception
+    uid, network = run_scan(run_engine, live, scan([det], eta, *ETA, n_frames), rule, pages=pages)
     return uid, det, network
 
 
@@ -53,9 +49,13 @@ def test_duplicated_event_page_same_values_is_ignored(run_engine, client, tmp_pa
     live = make_live(client, tmp_path)
     uid, det, network = run_v1(run_engine, live, twice)
     out = outcome(live, client, uid)
-    check(out, "complete", expected=expected_volume(np.stack(det.frames), det.source.mask))
+    check(
+        out,
+        "complete",
+        network=network,
+        expected=expected_volume(np.stack(det.frames), det.source.mask),
+    )
     assert out.health["duplicates_ignored"] == 4
-    assert_unmodified(network)
 
 
 def test_duplicated_event_page_other_values_fails_naming_frames(run_engine, client, tmp_path):
@@ -71,8 +71,12 @@ def test_duplicated_event_page_other_values_fails_naming_frames(run_engine, clie
     live = make_live(client, tmp_path)
     uid, _, network = run_v1(run_engine, live, altered_copy)
     out = outcome(live, client, uid)
-    check(out, "failed", reason="frames [[8, 12]] (half-open position ranges) received twice")
-    assert_unmodified(network)
+    check(
+        out,
+        "failed",
+        network=network,
+        reason="frames [[8, 12]] (half-open position ranges) received twice",
+    )
 
 
 def test_reordered_event_pages_give_the_scan_in_order(run_engine, client, tmp_path):
@@ -90,8 +94,12 @@ def test_reordered_event_pages_give_the_scan_in_order(run_engine, client, tmp_pa
     live = make_live(client, tmp_path)
     uid, det, network = run_v1(run_engine, live, late)
     out = outcome(live, client, uid)
-    check(out, "complete", expected=expected_volume(np.stack(det.frames), det.source.mask))
-    assert_unmodified(network)
+    check(
+        out,
+        "complete",
+        network=network,
+        expected=expected_volume(np.stack(det.frames), det.source.mask),
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,9 +116,8 @@ def test_lost_event_page_makes_the_run_incomplete(
     out = outcome(live, client, uid)
     lost = range(*missing[0])
     expected = expected_volume(np.stack(det.frames), det.source.mask, missing=lost)
-    check(out, "incomplete", expected=expected, missing=missing)
+    check(out, "incomplete", network=network, expected=expected, missing=missing)
     assert out.metadata["frames_in_tiled"] == N_FRAMES  # NaN frames hold the holes
-    assert_unmodified(network)
 
 
 def test_clock_jumps_in_document_timestamps_change_nothing(run_engine, client, tmp_path):
@@ -123,37 +130,49 @@ def test_clock_jumps_in_document_timestamps_change_nothing(run_engine, client, t
         return [(name, doc)]
 
     live = make_live(client, tmp_path)
-    uid, det, _ = run_v1(run_engine, live, jumps)
+    uid, det, network = run_v1(run_engine, live, jumps)
     out = outcome(live, client, uid)
-    check(out, "complete", expected=expected_volume(np.stack(det.frames), det.source.mask))
+    check(
+        out,
+        "complete",
+        network=network,
+        expected=expected_volume(np.stack(det.frames), det.source.mask),
+    )
     assert 0 <= out.health["max_latency_s"] < 60
 
 
 def test_lost_descriptor_fails_the_run_with_a_record(run_engine, client, tmp_path):
     """Fault: the descriptor of the frames' stream lost (its events cannot be placed)."""
     live = make_live(client, tmp_path)
-    uid, _, _ = run_v1(run_engine, live, lambda n, d: [] if n == "descriptor" else [(n, d)])
+    uid, _, network = run_v1(run_engine, live, lambda n, d: [] if n == "descriptor" else [(n, d)])
     out = outcome(live, client, uid)
-    check(out, "failed", reason="descriptor never arrived")
+    check(out, "failed", network=network, reason="descriptor never arrived")
     assert out.corrected is None or out.corrected.shape[0] == 0
 
 
 def test_lost_stop_document_ends_interrupted_after_the_run_timeout(run_engine, client, tmp_path):
     """Fault: the stop document lost: no document for ``run_timeout`` seconds."""
     live = make_live(client, tmp_path, run_timeout=1.0)
-    uid, det, _ = run_v1(run_engine, live, lambda n, d: [] if n == "stop" else [(n, d)])
+    uid, det, network = run_v1(run_engine, live, lambda n, d: [] if n == "stop" else [(n, d)])
     out = outcome(live, client, uid)
     expected = expected_volume(np.stack(det.frames), det.source.mask)
-    check(out, "interrupted", expected=expected, reason="no stop document")
+    check(out, "interrupted", network=network, expected=expected, reason="no stop document")
 
 
 @pytest.mark.parametrize("document", ["start", "stop"])
 def test_repeated_start_or_stop_document_changes_nothing(run_engine, client, tmp_path, document):
     """Fault: the start (or stop) document delivered twice."""
     live = make_live(client, tmp_path)
-    uid, det, _ = run_v1(run_engine, live, lambda n, d: [(n, d)] * (2 if n == document else 1))
+    uid, det, network = run_v1(
+        run_engine, live, lambda n, d: [(n, d)] * (2 if n == document else 1)
+    )
     out = outcome(live, client, uid)
-    check(out, "complete", expected=expected_volume(np.stack(det.frames), det.source.mask))
+    check(
+        out,
+        "complete",
+        network=network,
+        expected=expected_volume(np.stack(det.frames), det.source.mask),
+    )
 
 
 def test_junk_and_unknown_documents_change_nothing(run_engine, client, tmp_path):
@@ -171,9 +190,14 @@ def test_junk_and_unknown_documents_change_nothing(run_engine, client, tmp_path)
         return [(name, doc)]
 
     live = make_live(client, tmp_path)
-    uid, det, _ = run_v1(run_engine, live, junk)
+    uid, det, network = run_v1(run_engine, live, junk)
     out = outcome(live, client, uid)
-    check(out, "complete", expected=expected_volume(np.stack(det.frames), det.source.mask))
+    check(
+        out,
+        "complete",
+        network=network,
+        expected=expected_volume(np.stack(det.frames), det.source.mask),
+    )
 
 
 # -- ophyd-async: stream datums ------------------------------------------------------------
@@ -189,10 +213,8 @@ def run_async(run_engine, live, rule, tmp_path):
             n_frames=N_FRAMES,
             roi_size=ROI,
         )
-    network = Network(live, rule)
-    (uid,) = run_engine(scan([det], eta, *ETA, N_FRAMES), network).run_start_uids
-    assert next(d for n, d in network.sent if n == "stop")["exit_status"] == "success"
-    return uid, det, tmp_path / "scan.h5"
+    uid, network = run_scan(run_engine, live, scan([det], eta, *ETA, N_FRAMES), rule)
+    return uid, det, tmp_path / "scan.h5", network
 
 
 def _start(doc: dict) -> int:
@@ -219,17 +241,39 @@ def test_stream_datum_faults(run_engine, client, tmp_path, fault):
         return [(name, doc)]
 
     live = make_live(client, tmp_path)
-    uid, det, path = run_async(run_engine, live, rule, tmp_path)
+    uid, det, path, network = run_async(run_engine, live, rule, tmp_path)
     out = outcome(live, client, uid)
     data, mask = det.source.acquired.data, det.source.mask
     if fault == "lost":
         check(
             out,
             "incomplete",
+            network=network,
             expected=expected_volume(data, mask, missing=[10]),
             missing=[[10, 11]],
         )
     else:
-        check(out, "complete", expected=expected_volume(data, mask))
+        check(out, "complete", network=network, expected=expected_volume(data, mask))
         assert out.health["duplicates_ignored"] == (1 if fault == "duplicated" else 0)
     assert_file_frames(path, data)  # the detector file is only read
+
+
+@pytest.mark.parametrize("corruption", ["seq-num-huge", "seq-num-zero", "num-events-huge"])
+def test_corrupt_positions_fail_the_run_without_filling_memory(
+    run_engine, client, tmp_path, corruption
+):
+    """Fault: a corrupt event ``seq_num`` (10**9, 0) or stop ``num_events`` (10**9)."""
+
+    def corrupt(name, doc):
+        if name == "event_page" and _seq(doc)[0] == 9 and corruption.startswith("seq"):
+            bad = 10**9 if corruption == "seq-num-huge" else 0
+            doc = dict(doc, seq_num=[bad, *_seq(doc)[1:]])
+        if name == "stop" and corruption == "num-events-huge":
+            doc = dict(doc, num_events={"primary": 10**9})
+        return [(name, doc)]
+
+    live = make_live(client, tmp_path)
+    uid, _, network = run_v1(run_engine, live, corrupt)
+    out = outcome(live, client, uid)
+    check(out, "failed", network=network, reason="is impossible here")
+    assert out.corrected is None or len(out.corrected) <= N_FRAMES

@@ -16,6 +16,7 @@ from faultkit import (
     expected_volume,
     make_live,
     outcome,
+    run_scan,
     v1_detector,
 )
 from ophyd.sim import DirectImage, det1
@@ -35,9 +36,9 @@ def test_bad_geometry_in_the_start_document_fails_with_a_record(
     """Fault: a start document naming an unknown detector, or an ROI outside it."""
     det, eta = v1_detector()
     live = make_live(client, tmp_path)
-    (uid,) = run_engine(scan([det], eta, *ETA, N_FRAMES, md=md), live).run_start_uids
+    uid, network = run_scan(run_engine, live, scan([det], eta, *ETA, N_FRAMES, md=md))
     out = outcome(live, client, uid)
-    check(out, "failed", reason=reason)
+    check(out, "failed", network=network, reason=reason)
     assert out.metadata["raw_uid"] == uid  # a record in Tiled, not a run left "waiting"
     assert out.health["frames_failed"] == N_FRAMES
 
@@ -47,28 +48,29 @@ def test_no_gap_mask_anywhere_fails_with_the_reason(run_engine, client, tmp_path
     det, _ = v1_detector(8)
     image = DirectImage(name="img", func=lambda: det.source.acquire(0.0))
     live = make_live(client, tmp_path)
-    (uid,) = run_engine(count([image], 8), live).run_start_uids
-    check(outcome(live, client, uid), "failed", reason="no gap mask")
+    uid, network = run_scan(run_engine, live, count([image], 8))
+    check(outcome(live, client, uid), "failed", network=network, reason="no gap mask")
 
 
 def test_mask_of_the_wrong_shape_fails_with_the_reason(run_engine, client, tmp_path):
     """Fault: a configured gap mask that does not fit the frames."""
     det, eta = v1_detector(8)
     live = make_live(client, tmp_path, mask=np.zeros((10, 10), bool))
-    (uid,) = run_engine(scan([det], eta, *ETA, 8), live).run_start_uids
-    check(outcome(live, client, uid), "failed", reason="does not match frame shape")
+    uid, network = run_scan(run_engine, live, scan([det], eta, *ETA, 8))
+    out = outcome(live, client, uid)
+    check(out, "failed", network=network, reason="does not match frame shape")
 
 
 def test_run_without_a_detector_is_ignored_not_left_waiting(run_engine, client, tmp_path):
     """Fault: a run with no 2D detector (an alignment count), and one with no event at all."""
     live = make_live(client, tmp_path)
-    (uid,) = run_engine(count([det1], 3), live).run_start_uids
+    uid, _ = run_scan(run_engine, live, count([det1], 3))
 
     @bpp.run_decorator()
     def empty():
         yield from bps.null()
 
-    (empty_uid,) = run_engine(empty(), live).run_start_uids
+    empty_uid, _ = run_scan(run_engine, live, empty())
     assert live.wait(10)
     health = live.health()
     assert health[uid]["status"] == "ignored" and "no 2D detector" in health[uid]["reason"]
@@ -87,8 +89,9 @@ def test_frame_shape_changing_mid_scan_fails_naming_the_position(run_engine, cli
 
     det, eta = v1_detector()
     live = make_live(client, tmp_path)
-    (uid,) = run_engine(scan([det], eta, *ETA, N_FRAMES), Network(live, cropped)).run_start_uids
-    check(outcome(live, client, uid), "failed", reason="frames at position 11 have shape")
+    uid, network = run_scan(run_engine, live, scan([det], eta, *ETA, N_FRAMES), cropped)
+    out = outcome(live, client, uid)
+    check(out, "failed", network=network, reason="frames at position 11 have shape")
 
 
 @pytest.mark.parametrize("how", ["plan-raises", "run-engine-abort"])
@@ -109,11 +112,14 @@ def test_scan_stopped_early_ends_aborted_with_the_frames_measured(
             yield from bps.mv(eta, position)
             yield from bps.trigger_and_read([det, eta])
 
+    network = Network(live)
     with pytest.raises(Exception):  # noqa: B017 - the plan's own failure, not the callback's
-        run_engine(stopped_at_12(), live)
+        run_engine(stopped_at_12(), network)
     if how == "run-engine-abort":
         run_engine.abort("sample moved")
     (uid,) = live.runs
     out = outcome(live, client, uid)
-    check(out, "aborted", expected=expected_volume(np.stack(det.frames), det.source.mask))
+    expected = expected_volume(np.stack(det.frames), det.source.mask)
+    exit_status = "fail" if how == "plan-raises" else "abort"  # the plan's, not ours
+    check(out, "aborted", network=network, exit_status=exit_status, expected=expected)
     assert out.corrected.shape[0] == 12

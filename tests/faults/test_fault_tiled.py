@@ -12,11 +12,11 @@ from bluesky.plans import scan
 from faultkit import (
     ETA,
     N_FRAMES,
-    Network,
     check,
     expected_volume,
     make_live,
     outcome,
+    run_scan,
     v1_detector,
 )
 from tiled.client import from_uri
@@ -31,7 +31,7 @@ def test_tiled_down_for_good_falls_back_within_the_bound(run_engine, client, out
     det, eta = v1_detector()
     live = make_live(client, tmp_path, retry=GIVE_UP)
     outage.down = True
-    (uid,) = run_engine(scan([det], eta, *ETA, N_FRAMES), live).run_start_uids
+    uid, network = run_scan(run_engine, live, scan([det], eta, *ETA, N_FRAMES))
     ended = time.monotonic()
     time.sleep(0.5)
     health = live.health()[uid]
@@ -41,6 +41,7 @@ def test_tiled_down_for_good_falls_back_within_the_bound(run_engine, client, out
     check(
         out,
         "complete",
+        network=network,
         where="fallback",
         expected=expected_volume(np.stack(det.frames), det.source.mask),
     )
@@ -60,10 +61,10 @@ def test_tiled_down_then_back_keeps_everything_in_tiled(run_engine, client, outa
 
     det, eta = v1_detector()
     live = make_live(client, tmp_path)
-    network = Network(live, outage_mid_scan)
-    (uid,) = run_engine(scan([det], eta, *ETA, N_FRAMES), network).run_start_uids
+    uid, network = run_scan(run_engine, live, scan([det], eta, *ETA, N_FRAMES), outage_mid_scan)
     out = outcome(live, client, uid)
-    check(out, "complete", expected=expected_volume(np.stack(det.frames), det.source.mask))
+    expected = expected_volume(np.stack(det.frames), det.source.mask)
+    check(out, "complete", network=network, expected=expected)
     assert out.metadata["local_fallback"] is None
 
 
@@ -74,9 +75,9 @@ def test_result_saved_nowhere_fails_with_both_errors(run_engine, client, outage,
     det, eta = v1_detector()
     live = make_live(client, tmp_path, retry=GIVE_UP, fallback_dir=target)
     outage.down = True
-    (uid,) = run_engine(scan([det], eta, *ETA, N_FRAMES), live).run_start_uids
+    uid, network = run_scan(run_engine, live, scan([det], eta, *ETA, N_FRAMES))
     out = outcome(live, client, uid)
-    check(out, "failed", where=None, reason="result saved nowhere: Tiled: ")
+    check(out, "failed", network=network, where=None, reason="result saved nowhere: Tiled: ")
     assert "simulated outage" in out.health["last_error"]
     assert "local fallback" in out.health["last_error"]
     assert not list(tmp_path.rglob("*.partial"))
@@ -102,11 +103,10 @@ def test_tiled_killed_mid_scan_and_never_back_falls_back(run_engine, served, tmp
 
     det, eta = v1_detector()
     live = make_live(client, tmp_path, retry=GIVE_UP)
-    network = Network(live, kill_at_10)
-    (uid,) = run_engine(scan([det], eta, *ETA, N_FRAMES), network).run_start_uids
+    uid, network = run_scan(run_engine, live, scan([det], eta, *ETA, N_FRAMES), kill_at_10)
     out = outcome(live, None, uid)
     expected = expected_volume(np.stack(det.frames), det.source.mask)
-    check(out, "complete", where="fallback", expected=expected)
+    check(out, "complete", network=network, where="fallback", expected=expected)
 
 
 def test_tiled_restarted_mid_scan_gets_the_whole_result(run_engine, served, tmp_path):
@@ -122,9 +122,9 @@ def test_tiled_restarted_mid_scan_gets_the_whole_result(run_engine, served, tmp_
 
     det, eta = v1_detector(exposure_time=0.05)
     live = make_live(client, tmp_path)
-    network = Network(live, restart_at_10)
-    (uid,) = run_engine(scan([det], eta, *ETA, N_FRAMES), network).run_start_uids
+    uid, network = run_scan(run_engine, live, scan([det], eta, *ETA, N_FRAMES), restart_at_10)
     restart.join(60)
     out = outcome(live, client, uid)
-    check(out, "complete", expected=expected_volume(np.stack(det.frames), det.source.mask))
+    expected = expected_volume(np.stack(det.frames), det.source.mask)
+    check(out, "complete", network=network, expected=expected)
     assert out.health["write_failures"] > 0 and out.metadata["frames_in_tiled"] == N_FRAMES
