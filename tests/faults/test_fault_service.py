@@ -82,7 +82,7 @@ def test_sigterm_with_tiled_down_saves_the_unfinished_run_within_the_grace(
         else killable_tiled.start()
     )
     service = serve(
-        tmp_path, proxy, tiled.uri, tiled.api_key, "--model", str(tiny[0]), "--grace", "4",
+        tmp_path, proxy, tiled.uri, tiled.api_key, "--model", str(tiny[0]), "--grace", "2",
         name="sigterm",
     )  # fmt: skip
     service.start()
@@ -100,13 +100,13 @@ def test_sigterm_with_tiled_down_saves_the_unfinished_run_within_the_grace(
     with pytest.raises(RunEngineInterrupted):
         run_engine(paused_after_50())
     tiled.kill()
-    time.sleep(2.0)  # the last frames reach the service
+    time.sleep(1.0)  # the last frames reach the service
     started = time.monotonic()
     code, _, err = service.stop()
     took = time.monotonic() - started
     run_engine.unsubscribe(token)
     pub.close()
-    assert code == 1 and took < 4.0 + 3.0, (took, err)  # within the grace (and the exit)
+    assert code == 1 and took < 2.0 + 4.0, (took, err)  # within the grace (and the exit)
     line = next(ln for ln in err.splitlines() if "still in progress at shutdown" in ln)
     assert "interrupted, saved to" in line
     corrected, _, metadata = read_fallback(line.rsplit("saved to ", 1)[1].strip())

@@ -294,6 +294,8 @@ class MaskedStream:
         if ready is None:
             return None
         frames, values = ready
+        if frames.start != max(start, self._final):  # not contiguous with what is final
+            return None
         stop = min([frames.stop, *(t for t in self._pending if t >= frames.start)])
         if stop <= frames.start:
             return None
