@@ -82,7 +82,7 @@ class LiveInpainting:
         measured pixels; they are dead for that frame and filled. Above: ``failed``.
     run_timeout : float, optional
         Seconds without a document before a run whose stop document never came ends
-        ``interrupted`` (default one hour; None waits for ever).
+        ``interrupted`` (default 4 h, longer than a beam refill pause; None: never).
     file_timeout : float
         Seconds to wait for announced frames to be written to a detector file.
 
@@ -110,7 +110,7 @@ class LiveInpainting:
         model_metadata: dict[str, Any] | None = None,
         owner: str | None = None,
         max_bad_fraction: float = MAX_BAD_FRACTION,
-        run_timeout: float | None = 3600.0,
+        run_timeout: float | None = 4 * 3600.0,
         file_timeout: float = 10.0,
     ) -> None:
         if isinstance(model, GapInpainter):

@@ -106,6 +106,7 @@ class LiveGapInpainter(DocumentRouter):
         self.worker: InpaintWorker | None = None
         self.ignored: str | None = None
         self.errors = 0
+        self.late = 0  # documents after the run ended (a run_timeout)
         self.last_error: str | None = None
         self._descriptors: set[str] = set()
         self._resources: dict[str, StreamResource] = {}
@@ -113,6 +114,15 @@ class LiveGapInpainter(DocumentRouter):
     def __call__(self, name: str, doc: dict, validate: bool = False) -> tuple[str, dict]:
         """Route a document; never raises (errors are contained and reported)."""
         if self.worker is not None:
+            if self.worker.done and name in ("event_page", "event", "stream_datum"):
+                if not self.late:
+                    logger.warning(
+                        "run %s already ended (%s): later documents ignored, replay the run",
+                        self.uid,
+                        self.worker.stats["status"],
+                    )
+                self.late += 1
+                return name, doc
             self.worker.touch()
         try:
             return super().__call__(name, doc, validate)

@@ -156,6 +156,11 @@ class InpaintWorker:
                 self.stats["degraded"] = True
             self._note_backlog()
 
+    @property
+    def done(self) -> bool:
+        """Whether the run has ended (its thread finished)."""
+        return not self._thread.is_alive()
+
     def touch(self) -> None:
         """Note that a document of the run arrived (``run_timeout`` starts again)."""
         self._last_document = time.monotonic()

@@ -44,13 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--name",
         default=None,
-        help="name of this service, recorded with its runs: a restart ends the runs the "
-        "previous one left running (default: serve@HOST:ZMQ)",
+        help="name of this service, recorded with its runs, unique among the services "
+        "writing to this Tiled: a restart ends the runs the previous one left running "
+        "(default: serve@HOST:ZMQ)",
     )
     parser.add_argument(
         "--run-timeout",
         type=non_negative_float,
-        default=3600.0,
+        default=4 * 3600.0,
         help="seconds without a document before a run whose stop document never came "
         "ends 'interrupted' (0: never; default: %(default)s)",
     )
