@@ -217,6 +217,8 @@ class InpaintWorker:
                     return None
                 slab = self._intake.take_overflow()
                 if slab is not None:
+                    for _, item in slab:
+                        self._intake.taken(item)
                     return slab
                 if self._intake.empty():
                     if self._exit_status is not None:
@@ -230,12 +232,16 @@ class InpaintWorker:
                         return None
             entry = self._intake.get(timeout=0.05)
             if entry is not None:
+                with self._lock:
+                    self._intake.taken(entry[1])
                 return [entry]
 
     def _loop(self) -> None:
         try:
             while (batch := self._next_batch()) is not None:
                 self._guarded(self._process, batch)
+            with self._lock:
+                self._note_backlog()
             self.stats["phase"] = "finishing"
             if not self._skip_finish:
                 self._guarded(self._finish)
@@ -263,8 +269,6 @@ class InpaintWorker:
     def _process(self, batch: list[Entry]) -> None:
         started = time.perf_counter()
         for first, item in batch:
-            with self._lock:
-                self._intake.taken(item)
             self._check_position(first)
             if isinstance(item, np.ndarray):
                 frames = item
