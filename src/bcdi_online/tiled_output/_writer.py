@@ -301,9 +301,10 @@ class CorrectedScanWriter:
             return self._sync_locked()
 
     def _sync_locked(self) -> bool:
-        with self._cond:
+        with self._cond:  # one snapshot: a final status only goes with the frames before it
             slabs = self._slabs[self._next_slab :]
             offset, mask = self._n_written, self.gap_mask
+            metadata = dict(self._metadata)
             self._dirty = False
         try:
             started = time.perf_counter()
@@ -314,12 +315,14 @@ class CorrectedScanWriter:
                 self._mask_written = True
             if slabs:
                 self._write_frames(node, np.concatenate(slabs), offset)
+            written = offset + sum(len(s) for s in slabs)
+            node.replace_metadata(
+                metadata={**metadata, "frames_in_tiled": written}, drop_revision=True
+            )
             with self._cond:
                 self._next_slab += len(slabs)
-                self._n_written += sum(len(s) for s in slabs)
-                self._metadata["frames_in_tiled"] = self._n_written
-                metadata = dict(self._metadata)
-            node.replace_metadata(metadata=metadata, drop_revision=True)
+                self._n_written = written
+                self._metadata["frames_in_tiled"] = written
             logger.debug(
                 "run %s: %d frames to Tiled in %.3f s",
                 self.raw_uid,
