@@ -42,20 +42,28 @@ def find_run(catalog: Any, uid: str) -> Any:
     return run
 
 
-def _paced(documents: Iterable[tuple[str, dict]]) -> Iterator[tuple[str, dict]]:
+MAX_REPLAY_GAP = 60.0
+"""Longest pause of a ``realtime`` replay, in seconds: document clocks jump (a wrong
+NTP step, a host changed mid-scan), a replay must not sleep for a day because of it."""
+
+
+def _paced(
+    documents: Iterable[tuple[str, dict]], max_gap: float = MAX_REPLAY_GAP
+) -> Iterator[tuple[str, dict]]:
     """Yield ``(name, doc)`` pairs with the spacing of their ``time`` fields.
 
     ``databroker.replay.replay`` paces documents itself but expects a ``time`` in every
     document other than (legacy) resource and datum ones; ophyd-async's
-    ``stream_resource`` and ``stream_datum`` have none, so they pass here unpaced.
+    ``stream_resource`` and ``stream_datum`` have none, so they pass here unpaced. A
+    clock that jumps back is not waited for, one that jumps ahead at most ``max_gap``.
     """
-    offset: float | None = None
+    previous: float | None = None
     for name, doc in documents:
         stamp = doc.get("time")
-        if stamp is not None:
-            if offset is None:
-                offset = time.time() - stamp
-            time.sleep(max(0.0, stamp + offset - time.time()))
+        if isinstance(stamp, int | float):
+            if previous is not None:
+                time.sleep(min(max_gap, max(0.0, stamp - previous)))
+            previous = stamp
         yield name, doc
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
+import socket
 import time
+import uuid
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,9 @@ from typing import Any
 import numpy as np
 from event_model import RunRouter
 
-from bcdi_online.inpainting import GapInpainter
+from bcdi_online import ServiceError
+from bcdi_online._redact import redact, register_secret
+from bcdi_online.inpainting import MAX_BAD_FRACTION, GapInpainter
 from bcdi_online.tiled_output import DEFAULT_GROUP, CorrectedScanWriter, RetryPolicy
 
 from ._run import LiveGapInpainter
@@ -61,12 +66,25 @@ class LiveInpainting:
     fallback_dir : str or Path, optional
         Local HDF5 files when Tiled stays down.
     retry : RetryPolicy, optional
-        Back-off of Tiled writes.
+        Back-off of Tiled writes and ``fallback_after``, the bound on the time a finished
+        run waits for Tiled before its result goes to the local file.
     keep_runs : int
         Finished runs kept in :attr:`runs` for :meth:`health`.
     model_metadata : dict, optional
         Output ``model`` metadata (e.g. ``{"name", "sha256"}``) when ``model`` is a
         ready :class:`GapInpainter`, whose checkpoint path is unknown here.
+    owner : str, optional
+        Name of the service (``bcdi-online serve``, a Tango device) recorded with each
+        run (metadata ``service``), so that a restarted service can end the runs an
+        earlier instance left ``running`` (:meth:`LiveService.start`).
+    max_bad_fraction : float
+        Bad voxels (NaN, inf, negative) allowed per frame, as a fraction of its
+        measured pixels; they are dead for that frame and filled. Above: ``failed``.
+    run_timeout : float, optional
+        Seconds without a document before a run whose stop document never came ends
+        ``interrupted`` (default 4 h, longer than a beam refill pause; None: never).
+    file_timeout : float
+        Seconds to wait for announced frames to be written to a detector file.
 
     Examples
     --------
@@ -90,6 +108,10 @@ class LiveInpainting:
         retry: RetryPolicy | None = None,
         keep_runs: int = 16,
         model_metadata: dict[str, Any] | None = None,
+        owner: str | None = None,
+        max_bad_fraction: float = MAX_BAD_FRACTION,
+        run_timeout: float | None = 4 * 3600.0,
+        file_timeout: float = 10.0,
     ) -> None:
         if isinstance(model, GapInpainter):
             self.inpainter, info = model, model_info(model.predictor)
@@ -98,10 +120,24 @@ class LiveInpainting:
         info = model_metadata or info
         self.client, self.field, self.mask = client, field, mask
         self.stream_name, self.queue_size, self.keep_runs = stream_name, queue_size, keep_runs
+        self.owner, self.instance = owner, uuid.uuid4().hex
+        self.group = group
+        self.fallback_dir = fallback_dir
         self.metadata = {
             "model": info,
             "window_plan": dataclasses.asdict(self.inpainter.plan),
             "batch_size": self.inpainter.batch_size,
+            "service": {
+                "owner": owner,
+                "instance": self.instance,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+            },
+        }
+        self.worker_options = {
+            "max_bad_fraction": max_bad_fraction,
+            "run_timeout": run_timeout,
+            "file_timeout": file_timeout,
         }
         self._writer_factory = functools.partial(
             CorrectedScanWriter, client, group=group, fallback_dir=fallback_dir, retry=retry
@@ -118,13 +154,16 @@ class LiveInpainting:
         uri : str
             Tiled URI, e.g. ``http://localhost:8000``.
         api_key : str, optional
-            Tiled API key.
+            Tiled API key (default ``$TILED_API_KEY``, as the Tiled client reads it).
         **kwargs
             Passed to :class:`LiveInpainting`.
-        """
-        from tiled.client import from_uri
 
-        return cls(from_uri(uri, api_key=api_key), **kwargs)
+        Raises
+        ------
+        ServiceError
+            If Tiled cannot be reached or refuses the key (the message never shows it).
+        """
+        return cls(connect_tiled(uri, api_key), **kwargs)
 
     def _factory(self, name: str, start: dict[str, Any]) -> tuple[list[Any], list[Any]]:
         try:
@@ -137,6 +176,7 @@ class LiveInpainting:
                 stream_name=self.stream_name,
                 queue_size=self.queue_size,
                 metadata=self.metadata,
+                **self.worker_options,
             )
         except Exception:
             logger.exception("live inpainting cannot follow run %s", start.get("uid"))
@@ -160,6 +200,41 @@ class LiveInpainting:
         """Health of each kept run, by run uid (see :meth:`LiveGapInpainter.health`)."""
         return {uid: run.health() for uid, run in list(self.runs.items())}
 
+    def interrupt(self, reason: str) -> dict[str, dict[str, Any]]:
+        """End every run in progress now: ``interrupted``, saved to the local file.
+
+        For a service shutting down (SIGTERM after the grace period): no more frames are
+        processed; each run's final frames so far go to its fallback file (a run whose
+        processing was done, only its upload pending, keeps its status).
+
+        Returns
+        -------
+        dict
+            By run uid: ``status``, ``saved_to`` (``"fallback"``, ``"tiled"`` or None)
+            and ``local_fallback`` / ``error``.
+        """
+        outcome = {}
+        for uid, run in list(self.runs.items()):
+            worker = run.worker
+            if worker is None or run.wait(0):
+                continue
+            saving = worker.stats["phase"] == "saving"  # processed: keep its status
+            run.interrupt(reason)
+            writer = worker.writer
+            final = int(worker.stats["frames_final"])  # not the provisional frames
+            where = (
+                writer.save_now()
+                if saving
+                else writer.save_now("interrupted", upto=final, error=reason)
+            )
+            outcome[uid] = {
+                "status": writer.status,
+                "saved_to": where,
+                "local_fallback": writer.local_fallback and str(writer.local_fallback),
+                "error": writer.save_error,
+            }
+        return outcome
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for every kept run to be processed and uploaded; True if all are done."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -168,3 +243,41 @@ class LiveInpainting:
             if not run.wait(left):
                 return False
         return True
+
+
+def connect_tiled(uri: str, api_key: str | None = None) -> Any:
+    """``tiled.client.from_uri(uri, api_key=...)`` with one-line, key-free errors.
+
+    Raises
+    ------
+    ServiceError
+        If the server cannot be reached, needs a key, or refuses the one given.
+    """
+    import httpx
+    from tiled.client import from_context
+    from tiled.client.context import Context
+
+    register_secret(api_key)
+    where = redact(uri)
+    try:  # tiled.client.from_uri, with the connection closed when it fails
+        context, path = Context.from_any_uri(uri, api_key=api_key)
+        try:
+            return from_context(context, node_path_parts=path)
+        except BaseException:
+            context.close()
+            raise
+    except httpx.HTTPStatusError as err:
+        code = err.response.status_code
+        if code in (401, 403):
+            raise ServiceError(
+                f"Tiled at {where} refused the API key ({code}): check $TILED_API_KEY or "
+                "the --api-key-file"
+            ) from None
+        raise ServiceError(f"Tiled at {where} answered {code}: {redact(err)}") from None
+    except httpx.HTTPError as err:
+        raise ServiceError(
+            f"cannot reach Tiled at {where}: {type(err).__name__}: {redact(err)}"
+        ) from None
+    except RuntimeError as err:  # "This server requires API key authentication."
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ServiceError(f"Tiled at {where}: {redact(first)} (set $TILED_API_KEY)") from None

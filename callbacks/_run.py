@@ -20,7 +20,14 @@ from event_model.documents import (
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.tiled_output import CorrectedScanWriter
 
-from ._sources import FileSlice, detector_info, mask_from_info, path_from_uri, pick_field
+from ._sources import (
+    FileSlice,
+    detector_info,
+    frames_per_event,
+    mask_from_info,
+    path_from_uri,
+    pick_field,
+)
 from ._worker import InpaintWorker
 
 logger = logging.getLogger(__name__)
@@ -39,9 +46,15 @@ class LiveGapInpainter(DocumentRouter):
     ``bcdi_maxipix_gap``, else the detector's ``detector_name`` / ``roi`` /
     ``maxipix_gap`` configuration, else the NeXus ``pixel_mask`` of its HDF5 file;
     never guessed from zero pixels: with none the output says ``failed`` and why),
-    opens the Tiled output and starts an :class:`InpaintWorker`. Frames come inline from
-    ``event_page`` (ophyd v1) or as file slices from ``stream_resource`` /
-    ``stream_datum`` (ophyd-async HDF5). The ``stop`` document ends the run.
+    opens the Tiled output and starts an :class:`InpaintWorker`. A detector name or ROI
+    the registry refuses makes the run ``failed`` at once, with a Tiled record. Frames
+    come inline from ``event_page`` (ophyd v1) or as file slices from
+    ``stream_resource`` / ``stream_datum`` (ophyd-async HDF5), each with its position in
+    the scan: ``seq_num - 1`` of its event (``seq_nums`` of a stream datum; its
+    ``indices`` when those are unset) times the frames per event. The ``stop`` document
+    ends the run and says how many events the stream had (``num_events``), so lost
+    trailing frames are found; a run whose frames came without their descriptor ends
+    ``failed``, one without the stream ``ignored``.
 
     No exception leaves a document method: errors are logged, counted in
     :meth:`health` and end the run with status ``failed`` (bluesky's
@@ -65,6 +78,9 @@ class LiveGapInpainter(DocumentRouter):
         Worker queue length before the overflow policy applies.
     metadata : dict, optional
         Extra output metadata (model, window plan).
+    **worker_options
+        Passed to :class:`InpaintWorker` (``max_bad_fraction``, ``run_timeout``,
+        ``file_timeout``).
     """
 
     def __init__(
@@ -78,8 +94,11 @@ class LiveGapInpainter(DocumentRouter):
         stream_name: str = "primary",
         queue_size: int = 64,
         metadata: dict[str, Any] | None = None,
+        **worker_options: Any,
     ) -> None:
         super().__init__()
+        self.worker_options = worker_options
+        self._per_event = 1
         self.start_doc, self.uid = start, str(start["uid"])
         self.inpainter, self.writer_factory = inpainter, writer_factory
         self.field, self.mask, self.stream_name = field, mask, stream_name
@@ -87,12 +106,24 @@ class LiveGapInpainter(DocumentRouter):
         self.worker: InpaintWorker | None = None
         self.ignored: str | None = None
         self.errors = 0
+        self.late = 0  # documents after the run ended (a run_timeout)
         self.last_error: str | None = None
         self._descriptors: set[str] = set()
         self._resources: dict[str, StreamResource] = {}
 
     def __call__(self, name: str, doc: dict, validate: bool = False) -> tuple[str, dict]:
         """Route a document; never raises (errors are contained and reported)."""
+        if self.worker is not None:
+            if self.worker.done and name in ("event_page", "event", "stream_datum"):
+                if not self.late:
+                    logger.warning(
+                        "run %s already ended (%s): later documents ignored, replay the run",
+                        self.uid,
+                        self.worker.stats["status"],
+                    )
+                self.late += 1
+                return name, doc
+            self.worker.touch()
         try:
             return super().__call__(name, doc, validate)
         except Exception as err:
@@ -121,27 +152,42 @@ class LiveGapInpainter(DocumentRouter):
             return
         self.field = field
         self._descriptors.add(doc["uid"])
+        self._per_event = frames_per_event(doc["data_keys"][field])
         info = detector_info(self.start_doc, doc, field)
-        mask, source = self.mask, "mask argument"
+        mask, source, mask_error = self.mask, "mask argument", None
         if mask is None:
-            mask = mask_from_info(info)
+            try:
+                mask = mask_from_info(info)
+            except Exception as err:  # unknown detector, ROI outside it: the run fails
+                mask_error = f"no gap mask for {info['source']}: {type(err).__name__}: {err}"
             source = str(info["source"])
-        if mask is None:
+        if mask is None and mask_error is None:
             source = (
                 "no gap mask: pass mask=, or put bcdi_detector (and bcdi_roi) in the start "
                 "document, or give the detector detector_name/roi configuration or a NeXus "
                 "pixel_mask (zeros in the frames are not a reliable mask)"
             )
+        self._start_worker(
+            mask,
+            source,
+            mask_error,
+            field=field,
+            field_reason=reason,
+            detector=info["detector"],
+            roi=info["roi"],
+            maxipix_gap=info["maxipix_gap"],
+        )
+        logger.info("run %s: live inpainting of %r (mask: %s)", self.uid, field, source)
+
+    def _start_worker(
+        self, mask: np.ndarray | None, source: str, mask_error: str | None, **metadata: Any
+    ) -> InpaintWorker:
         metadata = {
             "scan_id": self.start_doc.get("scan_id"),
             "plan_name": self.start_doc.get("plan_name"),
-            "field": field,
-            "field_reason": reason,
-            "detector": info["detector"],
-            "roi": info["roi"],
-            "maxipix_gap": info["maxipix_gap"],
             "raw_stream": self.stream_name,
             "started": time.time(),
+            **metadata,
             **self.extra_metadata,
         }
         writer = self.writer_factory(self.uid, mask, metadata=metadata)
@@ -152,21 +198,32 @@ class LiveGapInpainter(DocumentRouter):
             mask,
             source,
             queue_size=self.queue_size,
-            expected_frames=points if isinstance(points, int) and points > 0 else None,
+            expected_frames=points * self._per_event
+            if isinstance(points, int) and points > 0
+            else None,
+            mask_error=mask_error,
+            **self.worker_options,
         )
-        logger.info("run %s: live inpainting of %r (mask: %s)", self.uid, field, source)
+        return self.worker
 
     def event_page(self, doc: EventPage) -> EventPage:
-        """Inline frames (ophyd v1): ``data[field]`` holds ``(k, ny, nx)`` values."""
+        """Inline frames (ophyd v1), placed by their event's ``seq_num``.
+
+        ``data[field]`` holds one ``(ny, nx)`` frame an event (or ``(k, ny, nx)``).
+        """
         if self.worker is None or doc["descriptor"] not in self._descriptors:
             return doc
         if self.field is None or self.field not in doc["data"]:
             return doc
         if doc.get("filled", {}).get(self.field) is False:  # legacy resource/datum
             raise ValueError(f"{self.field!r} is external (resource/datum), not supported")
-        frames = np.asarray(doc["data"][self.field])
-        frames = frames.reshape(-1, *frames.shape[-2:])
-        self.worker.submit(frames, len(frames))
+        k = self._per_event
+        for seq_num, value in zip(doc["seq_num"], doc["data"][self.field], strict=True):
+            frames = np.asarray(value)
+            frames = frames.reshape(-1, *frames.shape[-2:])
+            if len(frames) != k:
+                raise ValueError(f"event {seq_num} holds {len(frames)} frames, expected {k}")
+            self.worker.submit(frames, (int(seq_num) - 1) * k, k)
         return doc
 
     def stream_resource(self, doc: StreamResource) -> None:
@@ -181,14 +238,33 @@ class LiveGapInpainter(DocumentRouter):
         if doc.get("descriptor") not in self._descriptors:
             return
         start, stop = int(doc["indices"]["start"]), int(doc["indices"]["stop"])
+        seq = doc.get("seq_nums") or {}
+        first_event = int(seq.get("start", 0))
+        first = (first_event - 1) * self._per_event if first_event >= 1 else start
         dataset = resource.get("parameters", {}).get("dataset", "/entry/data/data")
         piece = FileSlice(path_from_uri(resource["uri"]), dataset, start, stop)
-        self.worker.submit(piece, stop - start)
+        self.worker.submit(piece, first, stop - start)
 
     def stop(self, doc: RunStop) -> None:
-        """End of the run: let the worker finish."""
+        """End of the run: let the worker finish (or say why the run was not followed)."""
+        events = (doc.get("num_events") or {}).get(self.stream_name)
+        announced = int(events) * self._per_event if isinstance(events, int) else None
+        if self.worker is None and not self.ignored:
+            if announced:  # frames came, but we never saw their descriptor
+                reason = (
+                    f"the stop document reports {events} {self.stream_name!r} events but "
+                    "their descriptor never arrived (lost document?): replay the run"
+                )
+                self._start_worker(None, reason, reason)
+            else:
+                self.ignored = f"no {self.stream_name!r} stream in the run"
         if self.worker is not None:
-            self.worker.stop(str(doc.get("exit_status", "success")))
+            self.worker.stop(str(doc.get("exit_status", "success")), announced)
+
+    def interrupt(self, reason: str) -> None:
+        """End the run ``interrupted`` without further processing (the service stops)."""
+        if self.worker is not None:
+            self.worker.interrupt(reason)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the run's processing and upload to end; True if done (or ignored)."""

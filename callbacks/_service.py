@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import threading
+from typing import Any
 
-from bluesky.callbacks.zmq import RemoteDispatcher
+from bcdi_online import ServiceError
+from bcdi_online._redact import redact
+from bcdi_online.tiled_output import end_orphaned_runs
 
 from ._router import LiveInpainting
+from ._transport import SafeRemoteDispatcher, is_loopback, msgpack_deserializer
 
 logger = logging.getLogger(__name__)
 
@@ -16,23 +21,43 @@ logger = logging.getLogger(__name__)
 class LiveService:
     """Listen to a ``bluesky-0MQ-proxy`` and hand every document to :class:`LiveInpainting`.
 
-    The dispatcher (``bluesky.callbacks.zmq.RemoteDispatcher``) runs its event loop in a
-    daemon thread, so the owner (``bcdi-online serve``, the Tango device server) keeps its
-    own thread for signals or requests. Stopping ends the listening first, then waits for
-    the runs in progress to finish their uploads.
+    The dispatcher (:class:`SafeRemoteDispatcher`: msgpack, one bad message never stops
+    it) runs its event loop in a daemon thread, so the owner (``bcdi-online serve``, the
+    Tango device server) keeps its own thread for signals or requests. The first
+    :meth:`start` ends the runs an earlier instance of the same service (``live.owner``)
+    left ``running`` in Tiled (:func:`~bcdi_online.tiled_output.end_orphaned_runs`).
+    Stopping ends the listening first, then waits for the runs in progress.
 
     Parameters
     ----------
     live : LiveInpainting
-        The callback (model, Tiled client, fallback directory).
+        The callback (model, Tiled client, fallback directory, owner).
     address : str
         The proxy's OUT address, ``host:port``.
+    allow_pickle : bool
+        Deserialise with pickle (bluesky's default ``Publisher``). Anyone who can publish
+        to the proxy then runs code here: refused unless ``address`` is on this machine
+        (loopback), and even then only for a proxy no one else can publish to.
+
+    Raises
+    ------
+    ServiceError
+        If ``allow_pickle`` is asked for a proxy that is not on loopback.
     """
 
-    def __init__(self, live: LiveInpainting, address: str) -> None:
-        self.live, self.address = live, address
+    def __init__(self, live: LiveInpainting, address: str, *, allow_pickle: bool = False) -> None:
+        if allow_pickle and not is_loopback(address):
+            raise ServiceError(
+                f"pickle over 0MQ refused for {address!r}: anyone who can publish to that "
+                "proxy could run code here; use the msgpack serializer (deploy/), pickle "
+                "is allowed on a loopback address only"
+            )
+        self.live, self.address, self.allow_pickle = live, address, allow_pickle
         self.error: str | None = None
-        self._dispatcher: RemoteDispatcher | None = None
+        self.ended_at_start: list[dict[str, Any]] = []
+        self.shutdown_report: dict[str, dict[str, Any]] = {}
+        self._recovered = False
+        self._dispatcher: SafeRemoteDispatcher | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -40,34 +65,67 @@ class LiveService:
         """Whether the dispatcher thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def dropped(self) -> int:
+        """Messages the dispatcher dropped (undecodable, unknown name, refused)."""
+        return 0 if self._dispatcher is None else self._dispatcher.dropped
+
     def start(self) -> None:
         """Start listening (a fresh dispatcher each time); no-op when already listening."""
         if self.listening:
             return
         self.error = None
-        self._dispatcher = RemoteDispatcher(self.address)
+        self._end_orphaned_runs()
+        deserializer = pickle.loads if self.allow_pickle else msgpack_deserializer
+        self._dispatcher = SafeRemoteDispatcher(self.address, deserializer=deserializer)
         self._dispatcher.subscribe(self.live)
         self._thread = threading.Thread(
             target=self._listen, args=(self._dispatcher,), name="bcdi-0mq", daemon=True
         )
         self._thread.start()
 
-    def _listen(self, dispatcher: RemoteDispatcher) -> None:
+    def _end_orphaned_runs(self) -> None:
+        live = self.live
+        if self._recovered or live.owner is None or live.client is None:
+            return
+        try:
+            self.ended_at_start = end_orphaned_runs(
+                live.client,
+                live.owner,
+                instance=live.instance,
+                group=live.group,
+                fallback_dir=live.fallback_dir,
+            )
+            self._recovered = True
+        except Exception as err:  # Tiled down: try again at the next start
+            logger.warning("cannot look for runs left running: %s", redact(err))
+
+    def _listen(self, dispatcher: SafeRemoteDispatcher) -> None:
         try:
             dispatcher.start()
         except asyncio.CancelledError:
             pass  # stop() cancelled the poll
         except Exception as err:
             logger.exception("0MQ dispatcher on %s failed", self.address)
-            self.error = f"{type(err).__name__}: {err}"
+            self.error = redact(f"{type(err).__name__}: {err}")
 
-    def stop(self, grace: float) -> list[str]:
+    def stop(self, grace: float, *, interrupt: bool = False) -> list[str]:
         """Stop listening, wait up to ``grace`` seconds for runs in progress.
+
+        Parameters
+        ----------
+        grace : float
+            Seconds the runs in progress get to finish and upload.
+        interrupt : bool
+            Then end those still in progress (shutdown): ``interrupted`` (or their own
+            status if only the upload was pending), saved to their local fallback
+            files; the last ``min(5, grace / 5)`` seconds of the grace period are kept for
+            that. What happened to each run is in :attr:`shutdown_report`.
 
         Returns
         -------
         list of str
-            Uids of runs still ``running`` when the grace period ran out (empty if all
+            Uids of runs not finished when the grace period ran out (empty if all
             finished).
         """
         dispatcher, thread = self._dispatcher, self._thread
@@ -83,9 +141,16 @@ class LiveService:
             except RuntimeError:  # the loop closed meanwhile: nothing to stop
                 pass
             thread.join(10.0)
-        if self.live.wait(grace):
+        margin = min(5.0, 0.2 * grace) if interrupt else 0.0  # to write the files in time
+        if self.live.wait(grace - margin):
             return []
-        return self.runs_in_progress()
+        left = self.runs_in_progress()
+        if interrupt:
+            self.shutdown_report = self.live.interrupt(
+                f"the service stopped after a {grace:g} s grace period before the run was "
+                "processed; replay it with `bcdi-online replay <uid>`"
+            )
+        return left
 
     def runs_in_progress(self) -> list[str]:
         """Uids of the runs being processed or uploaded."""

@@ -1,9 +1,8 @@
-"""The worker thread of one run: frames in, incremental inpainting, slabs to the writer."""
+"""The worker thread of one run: frames in by position, incremental inpainting, slabs out."""
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -11,28 +10,46 @@ from typing import Any
 
 import numpy as np
 
-from bcdi_online.inpainting import GapInpainter
+from bcdi_online.inpainting import MAX_BAD_FRACTION, GapInpainter, MaskedStream
 from bcdi_online.tiled_output import CorrectedScanWriter
 
-from ._sources import FileSlice, FrameFiles, check_mask
+from ._assembly import FrameAssembly, as_ranges
+from ._intake import Entry, Intake, Item, count
+from ._sources import FrameFiles, check_mask
 
 logger = logging.getLogger(__name__)
 
-Item = np.ndarray | FileSlice
-"""A queue item: inline frames ``(k, ny, nx)`` or a slice of a detector file."""
+MAX_JUMP = 100_000
+"""Frames a position (or the stop document's count) may lie beyond every frame seen and
+the planned count; further is a corrupt document, not a hole to fill with NaN frames."""
 
 EXIT_STATUS = {"success": "complete", "abort": "aborted", "fail": "aborted"}
-"""Stop-document ``exit_status`` -> output ``status`` (``failed`` is for our own errors)."""
+"""Stop-document ``exit_status`` -> output ``status`` when every frame is there."""
 
 
 class InpaintWorker:
     """Inpaint one run's frames in a thread, fed without ever blocking the caller.
 
-    Overflow policy: :meth:`submit` uses ``put_nowait`` on a queue of ``queue_size``
-    items. When it is full the run is marked *degraded* and items go, in order, to an
-    unbounded overflow list (a file slice is a few bytes; inline frames are kept as
-    is). Once the queue is drained the worker takes the whole overflow as one larger
-    batch. Nothing is dropped; the RunEngine thread never waits.
+    Frames are placed by their position in the scan (event ``seq_num``, stream datum
+    ``seq_nums`` / ``indices``), not by arrival order (:class:`FrameAssembly`): late
+    frames wait for the earlier ones, a frame received twice with the same values is
+    ignored, with other values it fails the run naming the frames, and positions that
+    never arrive (or cannot be read from their file) make the run ``incomplete``; the
+    corrected volume then has NaN frames there, and the frames after a hole are
+    inpainted as their own scan. Bad voxels (NaN, inf, negative counts) are dead for
+    their frame and filled (:class:`~bcdi_online.inpainting.MaskedStream`).
+
+    Overflow policy (:class:`Intake`): :meth:`submit` uses ``put_nowait`` on a queue of
+    ``queue_size`` items. When it is full the run is marked *degraded* and items go, in
+    order, to an unbounded overflow list (a file slice is a few bytes; inline frames are
+    kept as is); the worker then takes the overflow in slabs of up to
+    ``max(queue_size, 32)`` frames. Nothing is dropped; the RunEngine thread never waits.
+    Frames waiting (queue, overflow, or behind a hole) are reported as ``backlog_bytes``
+    (``peak_backlog_bytes``).
+
+    The status stays ``running`` until the result is persisted (Tiled or the local
+    fallback file, see :meth:`CorrectedScanWriter.close`); a result saved nowhere makes
+    the run ``failed`` with both errors.
 
     Parameters
     ----------
@@ -49,6 +66,15 @@ class InpaintWorker:
     expected_frames : int, optional
         Planned frame count (the start document's ``num_points``): lets the engine run
         the last full windows before the scan ends. A wrong count costs only wasted work.
+    mask_error : str, optional
+        Why no gap mask can exist (unknown detector, ROI outside it): the run fails.
+    max_bad_fraction : float
+        Bad voxels allowed per frame (fraction of its measured pixels).
+    run_timeout : float, optional
+        Seconds without a document after which a run that never got its stop document
+        ends ``interrupted`` (None: wait for ever).
+    file_timeout : float
+        Seconds to wait, while the run is open, for announced frames to be written.
     """
 
     def __init__(
@@ -60,19 +86,30 @@ class InpaintWorker:
         *,
         queue_size: int = 64,
         expected_frames: int | None = None,
+        mask_error: str | None = None,
+        max_bad_fraction: float = MAX_BAD_FRACTION,
+        run_timeout: float | None = None,
+        file_timeout: float = 10.0,
     ) -> None:
         self.inpainter, self.writer = inpainter, writer
         self.expected_frames = expected_frames
-        self.mask, self.mask_source = mask, mask_source
-        self._queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
-        self._overflow: list[Item] = []
+        self.mask, self.mask_source, self.mask_error = mask, mask_source, mask_error
+        self.max_bad_fraction, self.run_timeout = max_bad_fraction, run_timeout
+        self._intake = Intake(queue_size, max(queue_size, 32))
         self._lock = threading.Lock()
         self._exit_status: str | None = None
-        self._files = FrameFiles()
-        self._stream: Any = None
-        self._passthrough = False
-        self._received: list[float] = []  # arrival time of each frame
+        self._announced: int | None = None  # frames the stop document reports
+        self._interrupt: str | None = None
+        self._skip_finish = False  # interrupted at shutdown: no time for the last windows
+        self._last_document = time.monotonic()
+        self._files = FrameFiles(file_timeout)
+        self._first_file: str | None = None
+        self._assembly = FrameAssembly()
+        self._conflicts: list[int] = []  # positions received twice with other values
+        self._stream: MaskedStream | None = None
+        self._arrival: dict[int, float] = {}  # arrival time of each frame position
         self._published = 0  # frames handed to the writer (final ones, then provisional)
+        self._held_bytes = 0  # frames waiting behind a hole (worker thread)
         self.stats: dict[str, Any] = {
             "frames_received": 0,
             "expected_frames": expected_frames,
@@ -80,10 +117,18 @@ class InpaintWorker:
             "frames_final": 0,
             "frames_republished": 0,
             "frames_failed": 0,
+            "frames_missing": 0,
+            "missing_frames": [],
+            "duplicates_ignored": 0,
+            "bad_pixels": 0,
+            "bad_frames": [],
             "windows": 0,
             "overflow_events": 0,
             "degraded": False,
+            "backlog_bytes": 0,
+            "peak_backlog_bytes": 0,
             "status": "running",
+            "phase": "receiving",
             "last_error": None,
             "read_s": 0.0,
             "inpaint_s": 0.0,
@@ -96,27 +141,48 @@ class InpaintWorker:
 
     # -- caller side (RunEngine thread): never blocks --------------------------------
 
-    def submit(self, item: Item, n_frames: int) -> None:
-        """Hand over ``n_frames`` frames (inline array or file slice), in scan order."""
+    def submit(self, item: Item, first: int, n_frames: int) -> None:
+        """Hand over ``n_frames`` frames at scan positions ``first, first + 1, ...``."""
+        now = time.monotonic()
         with self._lock:
+            self._last_document = now
             self.stats["frames_received"] += n_frames
-            self._received.extend([time.monotonic()] * n_frames)
-            if self._overflow:  # keep the order: once overflowing, append behind
-                self._overflow.append(item)
-                return
-            try:
-                self._queue.put_nowait(item)
-            except queue.Full:
-                self._overflow.append(item)
+            for position in range(first, first + n_frames):
+                self._arrival.setdefault(position, now)
+            if self._intake.put((first, item)):
                 self.stats["overflow_events"] += 1
                 if not self.stats["degraded"]:
                     logger.warning("run %s: queue full, degraded mode", self.writer.raw_uid)
                 self.stats["degraded"] = True
+            self._note_backlog()
 
-    def stop(self, exit_status: str) -> None:
-        """End the run: finish the remaining windows, then close the writer."""
+    @property
+    def done(self) -> bool:
+        """Whether the run has ended (its thread finished)."""
+        return not self._thread.is_alive()
+
+    def touch(self) -> None:
+        """Note that a document of the run arrived (``run_timeout`` starts again)."""
+        self._last_document = time.monotonic()
+
+    def stop(self, exit_status: str, announced_frames: int | None = None) -> None:
+        """End the run: finish the remaining windows, then close the writer.
+
+        ``announced_frames``: frames the stop document says the scan has (its
+        ``num_events``), so that lost trailing frames are found too.
+        """
         with self._lock:
             self._exit_status = exit_status or "success"
+            self._announced = announced_frames
+
+    def interrupt(self, reason: str) -> None:
+        """Stop processing at the next batch; the run ends ``interrupted`` with ``reason``.
+
+        For a service shutting down: the frames already final are saved, no more windows
+        run.
+        """
+        with self._lock:
+            self._interrupt, self._skip_finish = reason, True
 
     def fail(self, message: str) -> None:
         """Record an error of the caller side; the run ends with status ``failed``."""
@@ -129,43 +195,67 @@ class InpaintWorker:
         return not self._thread.is_alive()
 
     def health(self) -> dict[str, Any]:
-        """Queue depth, overflow, frame counts, windows, errors, upload state."""
+        """Queue depth, overflow, frame counts, holes, windows, errors, upload state."""
         with self._lock:
-            overflow = sum(self._count(i) for i in self._overflow)
-            health = dict(self.stats, queue_depth=self._queue.qsize(), overflow_frames=overflow)
+            intake = self._intake
+            health = dict(
+                self.stats, queue_depth=intake.depth, overflow_frames=intake.overflow_frames
+            )
         return health | self.writer.state()
 
     # -- worker thread ----------------------------------------------------------------
 
-    def _next_batch(self) -> list[Item] | None:
+    def _note_backlog(self) -> None:
+        backlog = self._intake.bytes + self._held_bytes
+        self.stats["backlog_bytes"] = backlog
+        self.stats["peak_backlog_bytes"] = max(self.stats["peak_backlog_bytes"], backlog)
+
+    def _next_batch(self) -> list[Entry] | None:
         while True:
             with self._lock:  # no submit runs while we look, so the order is kept
-                if self._queue.empty():
-                    if self._overflow:
-                        batch, self._overflow = self._overflow, []
-                        return batch
+                if self._interrupt is not None:
+                    return None
+                slab = self._intake.take_overflow()
+                if slab is not None:
+                    for _, item in slab:
+                        self._intake.taken(item)
+                    return slab
+                if self._intake.empty():
                     if self._exit_status is not None:
                         return None
-            try:
-                return [self._queue.get(timeout=0.05)]
-            except queue.Empty:
-                continue
+                    idle = time.monotonic() - self._last_document
+                    if self.run_timeout is not None and idle > self.run_timeout:
+                        self._interrupt = (
+                            f"no document for {self.run_timeout:g} s and no stop document "
+                            "(lost message?): processed the frames received"
+                        )
+                        return None
+            entry = self._intake.get(timeout=0.05)
+            if entry is not None:
+                with self._lock:
+                    self._intake.taken(entry[1])
+                return [entry]
 
     def _loop(self) -> None:
         try:
             while (batch := self._next_batch()) is not None:
                 self._guarded(self._process, batch)
-            self._guarded(self._finish)
+            with self._lock:
+                self._note_backlog()
+            self.stats["phase"] = "finishing"
+            if not self._skip_finish:
+                self._guarded(self._finish)
             self._close()
         except Exception:  # a bug here must not kill the thread silently
             logger.exception("run %s: worker failed", self.writer.raw_uid)
+            self.stats["status"] = "failed"
         finally:
             self._files.close()
 
     def _guarded(self, step: Callable[..., None], *args: Any) -> None:
         if self.stats["status"] == "failed":
             if args:
-                self.stats["frames_failed"] += sum(self._count(i) for i in args[0])
+                self.stats["frames_failed"] += sum(count(i) for _, i in args[0])
             return
         try:
             step(*args)
@@ -174,21 +264,49 @@ class InpaintWorker:
             self.stats["status"] = "failed"
             self.stats["last_error"] = f"{type(err).__name__}: {err}"
             if args:
-                self.stats["frames_failed"] += sum(self._count(i) for i in args[0])
+                self.stats["frames_failed"] += sum(count(i) for _, i in args[0])
 
-    @staticmethod
-    def _count(item: Item) -> int:
-        return len(item) if isinstance(item, np.ndarray) else item.stop - item.start
-
-    def _read(self, batch: list[Item]) -> np.ndarray:
+    def _process(self, batch: list[Entry]) -> None:
         started = time.perf_counter()
-        frames = [i if isinstance(i, np.ndarray) else self._files.read(i) for i in batch]
+        for first, item in batch:
+            self._check_position(first)
+            if isinstance(item, np.ndarray):
+                frames = item
+            else:
+                self._first_file = self._first_file or item.path
+                try:
+                    frames = self._files.read(item, wait=self._exit_status is None)
+                except (OSError, KeyError, ValueError) as err:  # broken, missing, truncated
+                    logger.error("run %s: %s: %s", self.writer.raw_uid, type(err).__name__, err)
+                    reason = getattr(err, "why", None) or f"{type(err).__name__}: {err}"
+                    self._assembly.unreadable(range(first, first + count(item)), reason)
+                    continue
+            self._conflicts += self._assembly.add(first, frames)
         self.stats["read_s"] += time.perf_counter() - started
-        return np.concatenate(frames)
+        self.stats["duplicates_ignored"] = self._assembly.duplicates
+        if self._conflicts:  # the run fails: no more results, but every conflict is named
+            return
+        ready = self._assembly.pop_ready()
+        self._held_bytes = self._assembly.held_bytes
+        with self._lock:
+            self._note_backlog()
+        if ready is not None:
+            self._feed(ready)
 
-    def _start(self, batch: list[Item], shape: tuple[int, int]) -> None:
+    def _check_position(self, position: int, what: str = "a frame position") -> None:
+        """Refuse positions no scan has: negative, or far past every frame seen (corrupt)."""
+        limit = max(self._assembly.end, self.expected_frames or 0) + MAX_JUMP
+        if not 0 <= position <= limit:
+            raise ValueError(
+                f"{what} of {position} is impossible here (frames so far: "
+                f"{self._assembly.end}, planned: {self.expected_frames}): corrupt document?"
+            )
+
+    def _start(self, shape: tuple[int, int]) -> MaskedStream:
+        if self.mask_error is not None:
+            raise RuntimeError(self.mask_error)
         if self.mask is None:
-            path = next((i.path for i in batch if isinstance(i, FileSlice)), None)
+            path = self._first_file
             self.mask = None if path is None else self._files.pixel_mask(path)
             if self.mask is None:
                 raise RuntimeError(f"no gap mask: {self.mask_source}")
@@ -196,47 +314,53 @@ class InpaintWorker:
         self.mask = check_mask(self.mask, shape)
         self.writer.set_gap_mask(self.mask)
         self.writer.update_metadata(mask_source=self.mask_source, frame_shape=list(shape))
-        self._passthrough = not self.mask.any()  # as GapInpainter.__call__: nothing to fill
-        self._stream = (
-            None
-            if self._passthrough
-            else self.inpainter.stream(self.mask, expected_frames=self.expected_frames)
+        return self._masked_stream(self.expected_frames)
+
+    def _masked_stream(self, expected_frames: int | None) -> MaskedStream:
+        return MaskedStream(
+            self.inpainter,
+            self.mask,  # type: ignore[arg-type]
+            expected_frames=expected_frames,
+            max_bad_fraction=self.max_bad_fraction,
         )
 
-    def _process(self, batch: list[Item]) -> None:
-        frames = self._read(batch)
-        if self._stream is None and not self._passthrough:
-            self._start(batch, frames.shape[1:])
+    def _feed(self, frames: np.ndarray) -> None:
+        """Frames in scan order: into the stream, final ones to the writer."""
         started = time.perf_counter()
-        if self._passthrough:
-            first = self.stats["frames_processed"]
-            self._publish_final(range(first, first + len(frames)), frames.astype(np.float32))
-        else:
-            expected = self._stream.expected_frames
-            if expected is not None and self._stream.n_frames + len(frames) > expected:
-                self._unpublish()  # more frames than announced: provisional ones change
-            done = self._stream.add_frames(frames)
-            self._publish_final(done)
-            self._publish_provisional()
-            self.stats["windows"] = self._stream.windows_done
+        if self._stream is None:
+            self._stream = self._start(frames.shape[1:])
+        stream = self._stream
+        expected = stream.expected_frames
+        if expected is not None and stream.n_frames + len(frames) > expected:
+            self._unpublish()  # more frames than announced: provisional ones change
+        done = stream.add_frames(frames)
+        self._publish_final(done)
+        self._publish_provisional()
+        self._count_stream(stream)
         self.stats["frames_processed"] += len(frames)
         self.stats["inpaint_s"] += time.perf_counter() - started
 
-    def _publish_final(self, done: range, slab: np.ndarray | None = None) -> None:
+    def _count_stream(self, stream: MaskedStream, windows: int = 0) -> None:
+        self.stats["windows"] = stream.windows_done + windows
+        self.stats["bad_pixels"] = stream.bad_pixels
+        self.stats["bad_frames"] = as_ranges(stream.bad_frames)
+
+    def _publish_final(self, done: range) -> None:
         """Upload the frames of ``done`` not published yet; mark them final."""
-        if not len(done):
+        if not len(done) or self._stream is None:
             return
         start = max(done.start, self._published)
         if start < done.stop:
-            if slab is None:
-                slab = self._stream.result(done.stop, start)
-            else:
-                slab = slab[start - done.start :]
-            self.writer.append(slab)
+            self.writer.append(self._stream.result(done.stop, start))
             self._published = done.stop
         self.stats["frames_final"] = done.stop
-        latency = time.monotonic() - self._received[done.stop - 1]
-        self.stats["max_latency_s"] = max(self.stats["max_latency_s"], latency)
+        self._note_latency(done.stop - 1)
+
+    def _note_latency(self, position: int) -> None:
+        arrived = self._arrival.get(position)
+        if arrived is not None:
+            latency = time.monotonic() - arrived
+            self.stats["max_latency_s"] = max(self.stats["max_latency_s"], latency)
 
     def _publish_provisional(self) -> None:
         """Upload frames whose values are known if the scan ends at the expected count.
@@ -244,6 +368,8 @@ class InpaintWorker:
         The scan's last frames then need little or no upload once the stop document
         confirms the count; if it turns out different, :meth:`_unpublish` rewinds.
         """
+        if self._stream is None:
+            return
         ready = self._stream.provisional(self._published)
         if ready is not None:
             frames, slab = ready
@@ -259,31 +385,113 @@ class InpaintWorker:
             self._published = final
 
     def _finish(self) -> None:
-        if self._stream is None or self._stream.n_frames == 0:
+        """End of the run: last windows, then the frames behind holes, NaN in the holes."""
+        if self._conflicts:
             return
         started = time.perf_counter()
-        done = self._stream.complete()
+        segments = self._assembly.segments()
+        self._held_bytes = 0
+        if self._stream is None and segments:  # the first frames never came
+            self._stream = self._start(segments[0][1].shape[1:])
+        stream, windows = self._stream, 0
+        bad = list(stream.bad_frames) if stream is not None else []
+        if stream is not None and stream.n_frames:
+            done = stream.complete()
+            if stream.n_frames != stream.expected_frames:
+                self._unpublish()  # ended early (or late): another plan for the last frames
+            self._publish_final(done)
+            windows = stream.windows_done
+        for first, frames in segments:  # inpainted as scans of their own
+            self._append_holes(first)
+            piece = self._masked_stream(None)
+            piece.add_frames(frames)
+            self.writer.append(piece.finish())
+            self._published += len(frames)
+            windows += piece.windows_done
+            self.stats["bad_pixels"] += piece.bad_pixels
+            bad += [first + t for t in piece.bad_frames]
+            self.stats["frames_processed"] += len(frames)
+        if self._announced is not None:
+            self._check_position(self._announced, "a frame count")
+        count = max(self._assembly.end, self._announced or 0)
+        missing = self._assembly.missing(count)
+        self.stats.update(
+            windows=windows,
+            bad_frames=as_ranges(bad),
+            frames_missing=len(missing),
+            missing_frames=as_ranges(missing),
+        )
+        if stream is not None:  # the batch size used, after any out-of-memory halving
+            self.stats["batch_size"] = stream.inner.batch_size
+        if missing:
+            self.stats["missing_reason"] = self._why_missing(missing)
+            if len(missing) == count:
+                self.stats["last_error"] = f"no frame of the {count}: {self._why_missing(missing)}"
+        if self._published or segments:
+            self._append_holes(count)
+        self.stats["frames_final"] = self._published
         self.stats["inpaint_s"] += time.perf_counter() - started
-        self.stats["windows"] = self._stream.windows_done
-        self.stats["batch_size"] = self._stream.batch_size  # after any out-of-memory halving
-        if self._stream.n_frames != self._stream.expected_frames:
-            self._unpublish()  # ended early (or late): another plan for the last frames
-        self._publish_final(done)
+        if segments or missing:
+            self._note_latency(count - 1)
+
+    def _why_missing(self, missing: list[int]) -> str:
+        """Which missing frames could not be read (and why), which never arrived."""
+        parts, unread = [], set()
+        for reason, positions in self._assembly.unreadable_reasons().items():
+            parts.append(f"frames {as_ranges(positions)} unreadable ({reason})")
+            unread.update(positions)
+        lost = [p for p in missing if p not in unread]
+        if lost:
+            parts.append(f"frames {as_ranges(lost)} never arrived (lost documents?)")
+        return "; ".join(parts)
+
+    def _append_holes(self, upto: int) -> None:
+        """NaN frames for the missing positions from the last published one to ``upto``."""
+        if upto > self._published and self.mask is not None:
+            self.writer.append(np.full((upto - self._published, *self.mask.shape), np.nan))
+            self._published = upto
+
+    def _final_status(self) -> str:
+        if self._conflicts:
+            self.stats["last_error"] = (
+                f"frames {as_ranges(self._conflicts)} (half-open position ranges) received "
+                "twice with different values: which ones belong to the scan is unknown"
+            )
+            self.stats["frames_conflicting"] = as_ranges(self._conflicts)
+        if self.stats["status"] == "failed":
+            return "failed"
+        if self.mask is None:
+            self.stats["last_error"] = self.mask_error or self.mask_source
+            return "failed"
+        if self.stats["last_error"] is not None:
+            return "failed"
+        if self._interrupt is not None:
+            self.stats["last_error"] = self._interrupt
+            return "interrupted"
+        if self.stats["frames_missing"]:
+            return "incomplete"
+        return EXIT_STATUS.get(self._exit_status or "", "aborted")
 
     def _close(self) -> None:
-        if self.stats["status"] != "failed":
-            if self.mask is None:
-                self.stats["status"], self.stats["last_error"] = "failed", self.mask_source
-            elif self.stats["last_error"] is not None:
-                self.stats["status"] = "failed"
-            else:
-                self.stats["status"] = EXIT_STATUS.get(self._exit_status or "", "aborted")
-        stats = {k: v for k, v in self.stats.items() if k != "status"}
-        self.writer.close(
-            self.stats["status"],
+        status = self._final_status()
+        self.stats["phase"] = "saving"
+        stats = {k: v for k, v in self.stats.items() if k not in ("status", "phase")}
+        error = stats.pop("last_error")
+        if status == "incomplete":
+            error = stats.get("missing_reason")
+        where = self.writer.close(
+            status,
             exit_status=self._exit_status,
-            error=stats.pop("last_error"),
+            error=error,
             processing=stats,
             finished=time.time(),
         )
-        logger.info("run %s: %s, %s", self.writer.raw_uid, self.stats["status"], self.health())
+        status = self.writer.status  # (an interrupted shutdown may have set it)
+        if where is None:
+            status = "failed"
+            self.stats["last_error"] = (
+                f"result saved nowhere: Tiled: {self.writer.last_error}; {self.writer.save_error}"
+            )
+        self.stats["phase"] = "done"
+        self.stats["status"] = status
+        logger.info("run %s: %s, %s", self.writer.raw_uid, status, self.health())

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,6 +70,45 @@ def make_tiled_context():
     return _in_process_tiled
 
 
+class OutageTransport(httpx.BaseTransport):
+    """Wraps the Tiled client's transport; while ``down``, every request fails to connect."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.down = False
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            self.refused += 1
+            raise httpx.ConnectError("connection refused (simulated outage)", request=request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:  # e.g. tiled's ``transport.cache``
+        return getattr(self.inner, name)
+
+
+@contextmanager
+def _tiled_with_outage(storage: Path) -> Iterator[tuple[Any, OutageTransport]]:
+    from tiled.client import from_context
+
+    context = _in_process_tiled(storage)
+    outage = OutageTransport(context.http_client._transport)
+    context.http_client._transport = outage
+    with context:
+        yield from_context(context), outage
+
+
+@pytest.fixture(scope="session")
+def tiled_with_outage() -> Callable[[Path], AbstractContextManager[tuple[Any, Any]]]:
+    """``f(storage_dir)``: context manager giving an in-process Tiled client and its outage
+    switch (``outage.down = True``: every request fails to connect)."""
+    return _tiled_with_outage
+
+
 def free_port() -> int:
     """A TCP port nobody listens on now."""
     with socket.socket() as sock:
@@ -84,10 +124,19 @@ def free_tcp_port() -> int:
 
 @pytest.fixture
 def zmq_proxy() -> Iterator[tuple[int, int]]:
-    """A real ``bluesky-0MQ-proxy`` process; its (in, out) ports."""
+    """A real ``bluesky-0MQ-proxy`` process bound to loopback; its (in, out) ports."""
     ports = free_port(), free_port()
     proxy = Path(sys.executable).with_name("bluesky-0MQ-proxy")
-    process = subprocess.Popen([str(proxy), *map(str, ports)])
+    process = subprocess.Popen(
+        [
+            str(proxy),
+            "--in-address",
+            f"127.0.0.1:{ports[0]}",
+            "--out-address",
+            f"127.0.0.1:{ports[1]}",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     yield ports
     process.terminate()
     process.wait(10)

@@ -13,9 +13,9 @@ import tango
 SERVER = "BcdiOnline/beamline"
 DEVICE = "id01/bcdi/online"
 PROPERTIES = {
-    "ZmqAddress": "localhost:5578",  # bluesky-0MQ-proxy OUT port
+    "ZmqAddress": "127.0.0.1:5578",  # bluesky-0MQ-proxy OUT address (msgpack documents)
     "TiledUri": "http://tiled:8000",
-    "TiledApiKey": "",  # or the service's API key
+    "TiledApiKeyFile": "/etc/bcdi-online/tiled.key",  # mode 0600; not in the database
     "ModelPath": "",  # empty: the shipped weights
     "TorchDevice": "cuda:0",  # empty: CUDA when present, else CPU
     "FallbackDir": "/data/bcdi_online_fallback",

@@ -12,6 +12,7 @@ from ._errors import (
     ModelError,
     PhasingError,
     ReplayError,
+    ServiceError,
     SimulationError,
     UnknownDetectorError,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "ModelError",
     "PhasingError",
     "ReplayError",
+    "ServiceError",
     "SimulationError",
     "UnknownDetectorError",
     "__version__",

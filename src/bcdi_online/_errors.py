@@ -41,3 +41,7 @@ class ReplayError(BcdiOnlineError, RuntimeError):
 
 class PhasingError(BcdiOnlineError, ValueError):
     """Phase-retrieval inputs or settings are invalid, or a reconstruction cannot be made."""
+
+
+class ServiceError(BcdiOnlineError, RuntimeError):
+    """A service (Tiled, the 0MQ proxy) refuses, cannot be reached, or is set up unsafely."""

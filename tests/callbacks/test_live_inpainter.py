@@ -33,7 +33,8 @@ def mean_predictor(patches: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 
 INPAINTER = GapInpainter(mean_predictor)
-FAST_RETRY = RetryPolicy(first_delay=0.02, factor=1.5, max_delay=0.2, final_attempts=3)
+FAST_RETRY = RetryPolicy(first_delay=0.02, factor=1.5, max_delay=0.2, fallback_after=30.0)
+GIVE_UP = RetryPolicy(first_delay=0.02, factor=1.5, max_delay=0.2, fallback_after=0.5)
 
 
 def make_live(client, tmp_path, **kwargs) -> LiveInpainting:
@@ -232,7 +233,7 @@ def test_two_scans_back_to_back_give_two_containers(run_engine, client, tmp_path
 
 def test_tiled_down_then_up_keeps_everything(run_engine, client, outage, tmp_path):
     det, eta = v1_detector()
-    patient = RetryPolicy(first_delay=0.02, factor=1.0, final_attempts=500)  # ~10 s
+    patient = RetryPolicy(first_delay=0.02, factor=1.0, fallback_after=30.0)
     live = make_live(client, tmp_path, retry=patient)
     outage.down = True
     uid = run(run_engine, scan([det], eta, *ETA, N_FRAMES), live)
@@ -250,7 +251,7 @@ def test_tiled_down_then_up_keeps_everything(run_engine, client, outage, tmp_pat
 
 def test_tiled_down_for_good_falls_back_to_local_hdf5(run_engine, client, outage, tmp_path):
     det, eta = v1_detector()
-    live = make_live(client, tmp_path)
+    live = make_live(client, tmp_path, retry=GIVE_UP)
     outage.down = True
     uid = run(run_engine, scan([det], eta, *ETA, N_FRAMES), live)
     assert live.wait(WAIT)

@@ -61,7 +61,7 @@ def test_simulate_options(tmp_path, capsys):
 
 def test_unknown_detector_is_a_clean_error(tmp_path, capsys):
     code = main(["simulate", "--detector", "nope", "--out", str(tmp_path / "x.h5")])
-    assert code == 1
+    assert code == 2  # the package's own error: bad input
     err = capsys.readouterr().err
     assert "unknown detector 'nope'" in err and "maxipix_2x2" in err
     assert "Traceback" not in err
@@ -83,8 +83,8 @@ def test_bad_arguments_exit_2(argv, capsys):
     assert "usage: bcdi-online" in capsys.readouterr().err
 
 
-def test_bad_values_exit_1(tmp_path, capsys):
-    assert main(["simulate", "--frames", "4", "--out", str(tmp_path / "x.h5")]) == 1
+def test_bad_values_exit_2_and_io_errors_exit_1(tmp_path, capsys):
+    assert main(["simulate", "--frames", "4", "--out", str(tmp_path / "x.h5")]) == 2
     assert "n_frames 4 must be >= 8" in capsys.readouterr().err
     (tmp_path / "file").write_text("")
     unwritable = tmp_path / "file" / "x.h5"  # a file where a directory should be
@@ -101,7 +101,7 @@ def test_debug_log_level_shows_traceback_and_cleans_up(tmp_path, capsys):
     code = main(
         ["--log-level", "DEBUG", "simulate", "--frames", "4", "--out", str(tmp_path / "x.h5")]
     )
-    assert code == 1
+    assert code == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "DEBUG bcdi_online.cli" in err
     assert not logging.getLogger("bcdi_online").handlers  # configured only while running
@@ -161,5 +161,5 @@ def test_module_entry_point(tmp_path):
         env=env,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith("bcdi-online simulate: error: unknown detector")

@@ -129,7 +129,7 @@ def test_bad_inputs_are_clean_errors(
     argv = [a.format(**values) for a in argv]
     if "--model" not in argv:  # never fall back on the shipped weights here
         argv += ["--model", str(tiny_model)]
-    assert main(argv) == 1
+    assert main(argv) == 2  # bad input: the package's own error
     err = capsys.readouterr().err
     assert err.startswith(f"bcdi-online {argv[0]}: error:") and message in err
     assert "Traceback" not in err

@@ -20,6 +20,7 @@ from ophyd.sim import SynAxis
 from tiled.server import SimpleTiledServer
 
 from bcdi_online import inpaint
+from bcdi_online.callbacks import msgpack_serializer
 from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1
 
 N_FRAMES, ROI = 36, 64
@@ -61,7 +62,7 @@ def test_serve_inpaints_runs_published_over_0mq(
 ):
     in_port, out_port = zmq_proxy
     consumer = _start_consumer(out_port, tiled_server, tmp_path)
-    publisher = Publisher(f"127.0.0.1:{in_port}")
+    publisher = Publisher(f"127.0.0.1:{in_port}", serializer=msgpack_serializer)
     try:
         source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=5)
         eta = SynAxis(name="eta")
@@ -86,7 +87,7 @@ def test_serve_shutdown_with_a_run_in_progress_exits_1_and_names_it(
 ):
     in_port, out_port = zmq_proxy
     consumer = _start_consumer(out_port, tiled_server, tmp_path, grace=2.0)
-    publisher = Publisher(f"127.0.0.1:{in_port}")
+    publisher = Publisher(f"127.0.0.1:{in_port}", serializer=msgpack_serializer)
     token = run_engine.subscribe(publisher)
     source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=6)
     eta = SynAxis(name="eta")

@@ -17,6 +17,7 @@ from bluesky.plans import scan
 from ophyd.sim import SynAxis
 
 from bcdi_online import inpaint
+from bcdi_online.callbacks import msgpack_serializer
 from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1
 
 tango = pytest.importorskip("tango")
@@ -80,7 +81,7 @@ def test_device_inpaints_a_published_scan_and_reports_it(
         assert device.LastRunUid == "" and device.LastRunStatus == ""
         time.sleep(2.5)  # 0MQ "slow joiner": let the SUB socket connect before publishing
 
-        publisher = Publisher(f"127.0.0.1:{in_port}")
+        publisher = Publisher(f"127.0.0.1:{in_port}", serializer=msgpack_serializer)
         source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=7)
         eta = SynAxis(name="eta")
         run_engine.subscribe(publisher)

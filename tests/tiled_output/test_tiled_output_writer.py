@@ -17,7 +17,7 @@ from bcdi_online.tiled_output import (
     write_fallback,
 )
 
-FAST = RetryPolicy(first_delay=0.01, max_delay=0.05, final_attempts=2)
+FAST = RetryPolicy(first_delay=0.01, max_delay=0.05, fallback_after=30.0)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_slabs_grow_one_array_and_metadata_follows(client, tmp_path):
     )  # fmt: skip
     for offset, n in ((0, 3), (3, 1), (4, 5)):
         writer.append(frames(n, offset))
-    assert writer.close("complete", timings={"wall_s": 1.5}, timeout=30)
+    assert writer.close("complete", timings={"wall_s": 1.5}) == "tiled"
 
     node = client["bcdi_online"]["raw-1"]
     assert writer.path == "bcdi_online/raw-1" and SPEC in [s.name for s in node.specs]
@@ -68,7 +68,7 @@ def test_rewind_replaces_published_frames_in_tiled_and_in_the_fallback(client, t
     writer.rewind(5)  # frame 4 stays, 5 and 6 are replaced by what follows
     assert writer.state()["frames_appended"] == 5
     writer.append(frames(4, 5))
-    assert writer.close("complete", timeout=30)
+    assert writer.close("complete") == "tiled"
     expected = np.concatenate([frames(4), np.full((1, 6, 8), -1.0, np.float32), frames(4, 5)])
     np.testing.assert_array_equal(
         client["bcdi_online"]["raw-rewind"]["corrected"].read(), expected
@@ -80,7 +80,7 @@ def test_rewind_replaces_published_frames_in_tiled_and_in_the_fallback(client, t
     offline.append(frames(6))
     offline.rewind(2)
     offline.append(frames(1, 2))
-    assert offline.close("complete", timeout=30)
+    assert offline.close("complete") == "fallback"
     corrected, _, _ = read_fallback(offline.local_fallback)
     np.testing.assert_array_equal(corrected, frames(3))
 
@@ -90,7 +90,7 @@ def test_second_processing_of_a_run_gets_its_own_key(client, tmp_path):
     for _ in range(2):
         writer = CorrectedScanWriter(client, "raw-2", MASK, fallback_dir=tmp_path, retry=FAST)
         writer.append(frames(2))
-        writer.close("complete", timeout=30)
+        assert writer.close("complete") == "tiled"
         keys.append(writer.key)
     assert keys[0] == "raw-2" and keys[1].startswith("raw-2-") and len(set(keys)) == 2
     for key in keys:
@@ -101,7 +101,7 @@ def test_without_client_everything_goes_to_the_fallback_file(tmp_path):
     writer = CorrectedScanWriter(None, "raw-3", MASK, fallback_dir=tmp_path, retry=FAST)
     writer.append(frames(2))
     writer.append(frames(3, 2))
-    assert writer.close("aborted", exit_status="abort", timeout=30)
+    assert writer.close("aborted", exit_status="abort") == "fallback"
 
     data, mask, md = read_fallback(writer.local_fallback)
     assert writer.local_fallback == tmp_path / "bcdi_online_raw-3.h5"
@@ -124,7 +124,7 @@ def test_append_checks_shape_and_closed_state(tmp_path):
         writer.append(np.zeros((1, 5, 5), np.float32))
     with pytest.raises(ValueError, match="status must be one of"):
         writer.close("done")
-    writer.close("complete", timeout=30)
+    writer.close("complete")
     with pytest.raises(RuntimeError, match="closed"):
         writer.append(frames(1))
 

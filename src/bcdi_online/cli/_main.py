@@ -13,6 +13,7 @@ from types import ModuleType
 
 from .. import __version__
 from .._errors import BcdiOnlineError
+from .._redact import RedactingFormatter, redact
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def _logging_to_stderr(level: str) -> Iterator[None]:
     """Send ``bcdi_online`` log records to stderr at ``level`` while the command runs."""
     package_logger = logging.getLogger("bcdi_online")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     old_level = package_logger.level
     package_logger.addHandler(handler)
     package_logger.setLevel(level)
@@ -144,9 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status: 0 on success, 1 when the command failed (the error is printed,
-        without a traceback unless ``--log-level DEBUG``), 2 for bad arguments,
-        130 when interrupted.
+        Exit status: 0 on success; 2 for bad arguments and for bad input the package
+        refuses (its :class:`~bcdi_online.BcdiOnlineError`: a file, a model, a
+        detector, a Tiled server that refuses the key); 1 when the command failed
+        otherwise (an I/O error, runs that did not complete); 130 when interrupted.
+        Errors are one line, without a traceback unless ``--log-level DEBUG``, and
+        never show an API key.
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     names = {command.name for command in COMMANDS}
@@ -164,5 +168,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         except (BcdiOnlineError, OSError, ValueError) as err:
             logger.debug("%s failed", args.command, exc_info=True)
-            print(f"bcdi-online {args.command}: error: {err}", file=sys.stderr)
-            return 1
+            message = " ".join(str(err).split()) or type(err).__name__  # one line
+            print(f"bcdi-online {args.command}: error: {redact(message)}", file=sys.stderr)
+            return 2 if isinstance(err, BcdiOnlineError) else 1

@@ -1,7 +1,8 @@
 """Options shared by the subcommands.
 
 Model options (``inpaint``, ``finetune``, ``evaluate``) and service options (``serve``,
-``replay``).
+``replay``): the Tiled API key comes from a file or the environment, never from the
+command line.
 """
 
 from __future__ import annotations
@@ -98,25 +99,68 @@ def check_device(device: str | None) -> None:
         )
 
 
-def live_from_args(args: argparse.Namespace) -> LiveInpainting:
-    """Build the :class:`~bcdi_online.callbacks.LiveInpainting` the service options describe."""
+def read_api_key(args: argparse.Namespace) -> str | None:
+    """Return the Tiled API key: first line of ``--api-key-file``, else ``$TILED_API_KEY``.
+
+    Never from the command line (``/proc/PID/cmdline`` is world-readable), never the
+    server's own ``$TILED_SINGLE_USER_API_KEY``.
+    """
+    from .._errors import ServiceError
+    from .._redact import register_secret
+
+    path, key = args.api_key_file, None
+    if path:
+        try:
+            key = Path(path).read_text().strip().splitlines()[0].strip()
+        except (OSError, IndexError, UnicodeDecodeError) as err:
+            raise ServiceError(f"cannot read a Tiled API key from {str(path)!r}: {err}") from None
+    else:
+        key = os.environ.get("TILED_API_KEY") or None
+    register_secret(key)
+    return key
+
+
+def live_from_args(args: argparse.Namespace, **options: object) -> LiveInpainting:
+    """Build the :class:`~bcdi_online.callbacks.LiveInpainting` the service options describe.
+
+    Raises
+    ------
+    ServiceError
+        If Tiled cannot be reached or refuses the key.
+    """
+    from ..tiled_output import RetryPolicy, bound_client_retries
+
+    bound_client_retries(args.fallback_after)  # before tiled is imported
     from ..callbacks import LiveInpainting
 
     check_device(args.device)
     return LiveInpainting.from_uri(
         args.tiled,
-        api_key=args.api_key,
+        api_key=read_api_key(args),
         model=args.model,
         device=args.device,
         fallback_dir=args.fallback_dir,
+        retry=RetryPolicy(fallback_after=args.fallback_after),
+        **options,  # type: ignore[arg-type]
     )
 
 
+def non_negative_float(text: str) -> float:
+    """Parse a number >= 0."""
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from err
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 0")
+    return value
+
+
 def add_service_options(parser: argparse.ArgumentParser, tiled_help: str) -> None:
-    """Add ``--tiled``, ``--api-key``, ``--device``, ``--model`` and ``--fallback-dir``.
+    """Add ``--tiled``, ``--api-key-file``, ``--device``, ``--model``, ``--fallback-*``.
 
     Defaults come from the environment of a beamline service (``deploy/``):
-    ``$TILED_URI``, ``$TILED_API_KEY`` or ``$TILED_SINGLE_USER_API_KEY``,
+    ``$TILED_URI``, ``$TILED_API_KEY_FILE`` (else the key itself in ``$TILED_API_KEY``),
     ``$BCDI_ONLINE_DEVICE``, ``$BCDI_ONLINE_FALLBACK_DIR``.
     """
     parser.add_argument(
@@ -125,9 +169,10 @@ def add_service_options(parser: argparse.ArgumentParser, tiled_help: str) -> Non
         help=f"{tiled_help} (default: $TILED_URI or %(default)s)",
     )
     parser.add_argument(
-        "--api-key",
-        default=os.environ.get("TILED_API_KEY", os.environ.get("TILED_SINGLE_USER_API_KEY")),
-        help="Tiled API key (default: $TILED_API_KEY or $TILED_SINGLE_USER_API_KEY)",
+        "--api-key-file",
+        default=os.environ.get("TILED_API_KEY_FILE"),
+        help="file holding the Tiled API key (default: $TILED_API_KEY_FILE, else the key "
+        "in $TILED_API_KEY; never on the command line)",
     )
     parser.add_argument(
         "--device",
@@ -141,4 +186,11 @@ def add_service_options(parser: argparse.ArgumentParser, tiled_help: str) -> Non
         default=None,
         help="local HDF5 files when Tiled stays down "
         "(default: $BCDI_ONLINE_FALLBACK_DIR or ~/bcdi_online_fallback)",
+    )
+    parser.add_argument(
+        "--fallback-after",
+        type=non_negative_float,
+        default=60.0,
+        help="seconds a finished run waits for Tiled before its result goes to the local "
+        "file (default: %(default)s)",
     )

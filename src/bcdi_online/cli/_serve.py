@@ -1,14 +1,17 @@
 """``bcdi-online serve``: the live inpainting in its own process, fed by bluesky's 0MQ proxy.
 
-At a beamline::
+At a beamline (``deploy/``)::
 
-    bluesky-0MQ-proxy 5577 5578                          # once (deploy/systemd)
-    RE.subscribe(Publisher("localhost:5577"))            # acquisition profile
-    bcdi-online serve --zmq localhost:5578 --tiled http://tiled:8000
+    bluesky-0MQ-proxy --in-address 127.0.0.1:5577 --out-address 127.0.0.1:5578
+    RE.subscribe(Publisher("127.0.0.1:5577", serializer=msgpack_serializer))  # profile
+    TILED_API_KEY_FILE=/etc/bcdi-online/tiled.key bcdi-online serve --zmq 127.0.0.1:5578
 
-The RunEngine then only pickles documents onto a socket; the model, the GPU and the
-Tiled uploads live in this process. SIGTERM or Ctrl-C stops listening, then waits up to
-``--grace`` seconds for runs in progress to finish their uploads.
+The RunEngine then only packs documents onto a socket (msgpack: this process never
+unpickles what it receives); the model, the GPU and the Tiled uploads live here. On
+start-up the runs an earlier ``serve`` of the same ``--name`` left ``running`` get their
+final status. SIGTERM or Ctrl-C stops listening, waits up to ``--grace`` seconds for
+runs in progress, then writes each unfinished run to its local fallback file
+(``interrupted``) and exits 1 naming them (and any it could not save).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
+import sys
 import time
 from types import FrameType
 
@@ -24,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``serve`` options."""
-    from ._options import add_service_options
+    from ._options import add_service_options, non_negative_float
 
     parser.add_argument(
         "--zmq", default="localhost:5578", help="0MQ proxy OUT address (default: %(default)s)"
@@ -32,9 +37,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_service_options(parser, "Tiled server for the corrected data")
     parser.add_argument(
         "--grace",
-        type=float,
+        type=non_negative_float,
         default=60.0,
         help="seconds to let runs in progress finish on shutdown (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="name of this service, recorded with its runs, unique among the services "
+        "writing to this Tiled: a restart ends the runs the previous one left running "
+        "(default: serve@HOST:ZMQ)",
+    )
+    parser.add_argument(
+        "--run-timeout",
+        type=non_negative_float,
+        default=4 * 3600.0,
+        help="seconds without a document before a run whose stop document never came "
+        "ends 'interrupted' (0: never; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="accept pickled documents (bluesky's default Publisher) from a proxy on "
+        "this machine only; anyone who can publish to it then runs code here",
     )
 
 
@@ -44,24 +69,63 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run :class:`~bcdi_online.callbacks.LiveService` until SIGTERM or Ctrl-C."""
-    from ..callbacks import LiveService
+    from .._errors import ServiceError
+    from .._redact import redact
+    from ..tiled_output import bound_client_retries
+
+    bound_client_retries(args.fallback_after)  # before tiled is imported
+    from ..callbacks import LiveService, is_loopback
     from ._options import live_from_args
 
-    live = live_from_args(args)
-    service = LiveService(live, args.zmq)
+    if args.allow_pickle and not is_loopback(args.zmq):  # before loading anything
+        raise ServiceError(
+            f"--allow-pickle refused for {args.zmq!r}: pickle is accepted from a proxy on "
+            "loopback only (anyone who can publish to it could run code here)"
+        )
+    owner = args.name or f"serve@{socket.gethostname()}:{args.zmq}"
+    live = live_from_args(args, owner=owner, run_timeout=args.run_timeout or None)
+    service = LiveService(live, args.zmq, allow_pickle=args.allow_pickle)
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    service.start()
-    print(f"bcdi-online serve: listening on {args.zmq}, writing to {args.tiled}", flush=True)
     try:
+        service.start()
+        for run in service.ended_at_start:
+            print(f"bcdi-online serve: run {run['raw_uid']} left running: {run['status']}")
+        codec = "pickle (loopback only)" if args.allow_pickle else "msgpack"
+        print(
+            f"bcdi-online serve: listening on {args.zmq} ({codec}), "
+            f"writing to {redact(args.tiled)} as {owner!r}",
+            flush=True,
+        )
         while service.listening:
             time.sleep(0.2)
     except KeyboardInterrupt:
         print("bcdi-online serve: stopping", flush=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    running = service.stop(args.grace)
-    if running:
-        logger.warning("runs still in progress at shutdown (left as 'running'): %s", running)
+    left = service.stop(args.grace, interrupt=True)
+    unsaved = [  # runs that ended while serving, their result saved nowhere
+        uid
+        for uid, health in live.health().items()
+        if uid not in left and health.get("writer_done") and health.get("saved_to") is None
+    ]
+    for uid in unsaved:
+        error = live.health()[uid].get("last_error")
+        print(f"bcdi-online serve: run {uid} NOT SAVED: {redact(error)}", file=sys.stderr)
+    for uid in left:
+        report = service.shutdown_report.get(uid, {})
+        if report.get("saved_to") is None:
+            unsaved.append(uid)
+            where = f"NOT SAVED ({report.get('error')})"
+        else:
+            where = f"saved to {report.get('local_fallback') or 'Tiled'}"
+        print(
+            f"bcdi-online serve: run {uid} still in progress at shutdown: "
+            f"{report.get('status', 'interrupted')}, {where}",
+            file=sys.stderr,
+            flush=True,
+        )
+    if unsaved:
+        logger.error("runs not saved anywhere: %s", unsaved)
     if service.error:
         logger.error("stopped listening: %s", service.error)
-    return 1 if running or service.error else 0
+    return 1 if left or unsaved or service.error else 0

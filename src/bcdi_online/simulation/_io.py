@@ -16,6 +16,8 @@ from ._scan import RockingScan
 #: HDF5 paths of a scan file, NeXus-style (NXentry/NXinstrument/NXdetector, NXdata).
 DATA_PATH = "entry/instrument/detector/data"
 MASK_PATH = "entry/instrument/detector/pixel_mask"
+DESCRIPTION_PATH = "entry/instrument/detector/description"
+ROI_PATH = "entry/instrument/detector/roi"
 TRUTH_PATH = "entry/simulation/truth"
 EXPECTED_PATH = "entry/simulation/expected"
 OBJECT_PATH = "entry/sample/object"
@@ -98,6 +100,12 @@ def read_scan(path: str | Path, *, with_truth: bool = True) -> RockingScan:
     Returns
     -------
     RockingScan
+
+    Raises
+    ------
+    InputDataError
+        If the file cannot be opened or lacks the frames, ``pixel_mask``,
+        ``description`` or ``roi`` of the detector, or they do not fit together.
     """
     import hdf5plugin  # noqa: F401  (registers the Bitshuffle filter that decodes the counts)
 
@@ -107,11 +115,28 @@ def read_scan(path: str | Path, *, with_truth: bool = True) -> RockingScan:
     except OSError as err:
         raise InputDataError(f"cannot open scan file {str(path)!r}: {err}") from err
     with f:
-        if DATA_PATH not in f:
-            raise InputDataError(f"{str(path)!r} has no {DATA_PATH!r}: not a bcdi-online scan")
-        data = f[DATA_PATH][()]
-        mask = f[MASK_PATH][()].astype(bool)
-        det = f["entry/instrument/detector"]
+        for needed, what in (
+            (DATA_PATH, "the frames"),
+            (MASK_PATH, "the gap mask (NeXus pixel_mask, non-zero = dead)"),
+            (DESCRIPTION_PATH, "the detector name (NeXus description)"),
+            (ROI_PATH, "the detector region (y0, y1, x0, x1)"),
+        ):
+            if needed not in f:
+                raise InputDataError(
+                    f"{str(path)!r} has no {needed!r} ({what}): not a bcdi-online scan file"
+                )
+        try:
+            data = f[DATA_PATH][()]
+            mask = f[MASK_PATH][()].astype(bool)
+            description = f[DESCRIPTION_PATH][()]
+            roi = tuple(int(v) for v in np.ravel(f[ROI_PATH][()]))
+        except (OSError, TypeError, ValueError) as err:  # a truncated file, a wrong type
+            raise InputDataError(f"cannot read scan file {str(path)!r}: {err}") from None
+        if data.ndim != 3 or mask.shape != data.shape[1:] or len(roi) != 4:
+            raise InputDataError(
+                f"{str(path)!r}: frames {data.shape}, pixel_mask {mask.shape} and roi {roi} "
+                "do not fit (n_frames, ny, nx), (ny, nx) and 4 values"
+            )
         sim = f["entry/simulation"] if "entry/simulation" in f else None
         empty = np.zeros((0,) * 3, dtype=np.float32)
         truth = f[TRUTH_PATH][()] if with_truth and sim is not None else empty
@@ -134,8 +159,8 @@ def read_scan(path: str | Path, *, with_truth: bool = True) -> RockingScan:
             truth=truth,
             expected=expected,
             obj=obj,
-            detector=det["description"][()].decode(),
-            roi=tuple(int(v) for v in det["roi"][()]),  # type: ignore[arg-type]
+            detector=description.decode() if isinstance(description, bytes) else str(description),
+            roi=roi,  # type: ignore[arg-type]
             params=params,
             metadata=metadata,
         )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from ._device import BcdiOnline
+from ..tiled_output import bound_client_retries
+
+bound_client_retries(60.0)  # the Tiled client reads its retry budget when first imported
+
+from ._device import BcdiOnline  # noqa: E402
 
 __all__ = ["BcdiOnline", "main"]
 

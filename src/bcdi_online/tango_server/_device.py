@@ -7,6 +7,11 @@ loads the model and connects to Tiled) and the last run's progress as attributes
 takes ``Start`` / ``Stop`` commands. Start-up runs in a thread, so the device is exported
 and answers at once, even while an unreachable Tiled server is retried.
 
+The Tiled API key comes from the file named by ``TiledApiKeyFile`` (or the device
+server's ``$TILED_API_KEY``); ``TiledApiKey`` (stored in the Tango database, readable
+by its users) is the fallback. No status, attribute or log ever shows it. The device
+only accepts msgpack documents (``Publisher(..., serializer=msgpack_serializer)``).
+
 Run it like any device server::
 
     BcdiOnline beamline            # registered in the Tango database
@@ -16,12 +21,15 @@ Run it like any device server::
 from __future__ import annotations
 
 import math
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from tango import DevState
 from tango.server import Device, attribute, command, device_property
 
+from .._redact import redact, register_secret
 from ..callbacks import LiveInpainting, LiveService
 
 
@@ -29,15 +37,18 @@ class BcdiOnline(Device):
     """Live gap inpainting of BCDI rocking scans, fed by a bluesky 0MQ proxy.
 
     Device properties name the proxy (``ZmqAddress``), the Tiled server the corrected
-    data go to (``TiledUri``, ``TiledApiKey``), the model (``ModelPath``, empty for the
+    data go to (``TiledUri``; its key in the file ``TiledApiKeyFile``, else
+    ``$TILED_API_KEY``, else ``TiledApiKey``), the model (``ModelPath``, empty for the
     shipped weights), the torch device (``TorchDevice``, empty for CUDA when present),
     the local fallback directory (``FallbackDir``) and the seconds ``Stop`` waits for
-    runs in progress (``Grace``).
+    runs in progress (``Grace``). Runs are recorded as the device's (its name): a
+    restarted device ends those an earlier instance left ``running``.
     """
 
     ZmqAddress = device_property(dtype=str, default_value="localhost:5578")
     TiledUri = device_property(dtype=str, default_value="http://localhost:8000")
     TiledApiKey = device_property(dtype=str, default_value="")
+    TiledApiKeyFile = device_property(dtype=str, default_value="")
     ModelPath = device_property(dtype=str, default_value="")
     TorchDevice = device_property(dtype=str, default_value="")
     FallbackDir = device_property(dtype=str, default_value="")
@@ -53,23 +64,38 @@ class BcdiOnline(Device):
             target=self._start_service,
             kwargs={
                 "tiled_uri": self.TiledUri,
-                "api_key": self.TiledApiKey or None,
+                "api_key": self._api_key(),
                 "model": self.ModelPath or None,
                 "device": self.TorchDevice or None,
                 "fallback_dir": self.FallbackDir or None,
                 "address": self.ZmqAddress,
+                "owner": f"tango:{self.get_name()}",
             },
             name="bcdi-online-startup",
             daemon=True,
         )
         self._startup.start()
 
+    def _api_key(self) -> str | None:
+        """Return the key: ``TiledApiKeyFile``, else ``$TILED_API_KEY``, else ``TiledApiKey``."""
+        key = None
+        if self.TiledApiKeyFile:
+            try:
+                key = Path(self.TiledApiKeyFile).read_text().strip().splitlines()[0].strip()
+            except (OSError, IndexError, UnicodeDecodeError) as err:
+                self._fault = f"cannot read TiledApiKeyFile {self.TiledApiKeyFile!r}: {err}"
+        key = key or os.environ.get("TILED_API_KEY") or self.TiledApiKey or None
+        register_secret(key)
+        return key
+
     def _start_service(self, tiled_uri: str, address: str, **options: Any) -> None:
         """Load the model, connect to Tiled, start listening (the start-up thread)."""
+        if self._fault:  # the key file could not be read
+            return
         try:
             live = LiveInpainting.from_uri(tiled_uri, **options)
         except Exception as err:  # the device stays up, in FAULT, and says why
-            self._fault = (
+            self._fault = redact(
                 f"cannot start (Tiled {tiled_uri}, model {options['model'] or 'shipped'}): "
                 f"{type(err).__name__}: {err}"
             )
@@ -81,11 +107,11 @@ class BcdiOnline(Device):
         self._service = service
 
     def delete_device(self) -> None:
-        """Stop listening; runs in progress get ``Grace`` seconds to finish."""
+        """Stop listening; runs in progress get ``Grace`` seconds, then are saved locally."""
         self._closing.set()
         self._startup.join()
         if self._service is not None:
-            self._service.stop(self.Grace)
+            self._service.stop(self.Grace, interrupt=True)
 
     # -- state ------------------------------------------------------------------------
 
@@ -101,7 +127,10 @@ class BcdiOnline(Device):
         return DevState.ON if service.listening else DevState.OFF
 
     def dev_status(self) -> str:
-        """One line a beamline scientist can act on."""
+        """One line a beamline scientist can act on (never an API key)."""
+        return redact(self._status_line())
+
+    def _status_line(self) -> str:
         service = self._service
         if self._startup.is_alive():
             return f"starting: loading the model, connecting to Tiled {self.TiledUri}"
@@ -153,7 +182,10 @@ class BcdiOnline(Device):
     def LastRunUid(self) -> str:  # noqa: N802
         return self._last_run()[0]
 
-    @attribute(dtype=str, doc="running / complete / aborted / failed ('' before a run)")
+    @attribute(
+        dtype=str,
+        doc="running / complete / incomplete / aborted / failed / interrupted ('' before a run)",
+    )
     def LastRunStatus(self) -> str:  # noqa: N802
         return str(self._last().get("status", ""))
 
@@ -184,4 +216,4 @@ class BcdiOnline(Device):
 
     @attribute(dtype=str, doc="last error of the last run ('' if none)")
     def LastError(self) -> str:  # noqa: N802
-        return str(self._last().get("last_error") or "")
+        return redact(self._last().get("last_error") or "")

@@ -65,18 +65,27 @@ def write_fallback(
     -------
     Path
         The file written.
+
+    Raises
+    ------
+    OSError
+        If the directory or the file cannot be written (nothing is left behind).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    with h5py.File(tmp, "w") as f:
-        f.create_dataset("corrected", data=np.asarray(corrected, np.float32))
-        f.create_dataset("gap_mask", data=np.asarray(gap_mask, bool))
-        f.attrs["metadata"] = json.dumps(jsonable(metadata))
-        for key in ("raw_uid", "status"):
-            if key in metadata:
-                f.attrs[key] = str(metadata[key])
-    tmp.replace(path)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("corrected", data=np.asarray(corrected, np.float32))
+            f.create_dataset("gap_mask", data=np.asarray(gap_mask, bool))
+            f.attrs["metadata"] = json.dumps(jsonable(metadata))
+            for key in ("raw_uid", "status"):
+                if key in metadata:
+                    f.attrs[key] = str(metadata[key])
+        tmp.replace(path)
+    except BaseException:  # a full disk: no half-written file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     logger.warning("corrected scan written to local fallback file %s", path)
     return path
 

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._redact import redact
 from ._fallback import default_fallback_dir, jsonable, write_fallback
 from ._layout import create_run_container, write_frames
-from ._settings import DEFAULT_GROUP, STATUSES, RetryPolicy
+from ._settings import DEFAULT_GROUP, FINAL_STATUSES, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +39,13 @@ class CorrectedScanWriter:
 
     :meth:`append` and :meth:`update_metadata` never block on Tiled: a background thread
     writes everything pending in one slab. A failed write is retried with exponential
-    back-off (:class:`RetryPolicy`) and nothing is dropped meanwhile; after :meth:`close`,
-    if Tiled still fails ``final_attempts`` times, the whole result is written to
-    ``<fallback_dir>/bcdi_online_<raw_uid>.h5`` (see :func:`write_fallback`) and its path
-    is recorded in ``local_fallback``. With ``client=None`` results go straight there.
+    back-off (:class:`RetryPolicy`) and nothing is dropped meanwhile. :meth:`close`
+    returns once the final result is persisted: in Tiled (the final status is written
+    with the last frames), or, if Tiled has not taken it ``fallback_after`` seconds
+    after the close, in ``<fallback_dir>/bcdi_online_<raw_uid>.h5`` (see
+    :func:`write_fallback`; the path is recorded in ``local_fallback``), or nowhere (both
+    errors in :attr:`last_error` and :attr:`save_error`). With ``client=None`` results
+    go straight to the file. :meth:`save_now` writes the file at once (shutdown).
 
     Parameters
     ----------
@@ -98,10 +102,24 @@ class CorrectedScanWriter:
         self.failures = 0
         self.last_error: str | None = None
         self.local_fallback: Path | None = None
+        self.saved_to: str | None = None
+        """Where the final result is: ``"tiled"``, ``"fallback"`` or None (not yet, or nowhere)."""
+        self.save_error: str | None = None
+        self._settled = threading.Event()  # the final result is persisted, or cannot be
+        self._abandoned = False  # the file took the result: the upload thread stops
+        self._fallback_lock = threading.Lock()
+        self._fallback_path: Path | None = None
+        self._fallback_upto: int | None = None  # frames kept by save_now(upto=...)
         self._thread = threading.Thread(
             target=self._loop, name=f"bcdi-tiled-{self.raw_uid[:8]}", daemon=True
         )
         self._thread.start()
+
+    @property
+    def status(self) -> str:
+        """The ``status`` in the metadata (``running`` until :meth:`close` or :meth:`save_now`)."""
+        with self._cond:
+            return str(self._metadata["status"])
 
     @property
     def path(self) -> str | None:
@@ -172,31 +190,60 @@ class CorrectedScanWriter:
             self._dirty = True
             self._cond.notify_all()
 
-    def close(self, status: str, *, timeout: float | None = None, **metadata: Any) -> bool:
-        """Set the final status, flush (retrying, else fall back locally), stop the thread.
+    def close(self, status: str, **metadata: Any) -> str | None:
+        """Set the final status and return once the result is persisted (or cannot be).
+
+        Waits for the upload thread to put everything in Tiled, at most
+        ``retry.fallback_after`` seconds, then writes the local fallback file.
 
         Parameters
         ----------
-        status : {"complete", "aborted", "failed"}
-            Final status.
-        timeout : float, optional
-            Seconds to wait for the thread; None waits until done.
+        status : str
+            Final status, one of :data:`FINAL_STATUSES`.
         **metadata
             Last metadata (timings, errors).
 
         Returns
         -------
-        bool
-            True if the thread finished within ``timeout``.
+        str or None
+            ``"tiled"``, ``"fallback"``, or None when it could be saved nowhere
+            (:attr:`last_error`, :attr:`save_error`).
         """
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"status must be one of {FINAL_STATUSES}, got {status!r}")
         with self._cond:
             self._metadata.update(jsonable(metadata), status=status)
             self._dirty, self._closing = True, True
             self._cond.notify_all()
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        settled = self.client is not None and self._settled.wait(self.retry.fallback_after)
+        if not settled or self.saved_to == "fallback":  # (again: with the final metadata)
+            self._write_fallback()
+        return self.saved_to
+
+    def save_now(
+        self, status: str | None = None, *, upto: int | None = None, **metadata: Any
+    ) -> str | None:
+        """Write the local fallback file at once, unless Tiled already holds the final result.
+
+        For a service shutting down: the frames appended so far (the first ``upto``
+        only, e.g. without provisional ones, now and in any later write of the file),
+        with ``status`` (if given, e.g.
+        ``"interrupted"`` for a run still in progress) and ``metadata``. The upload
+        thread then stops; a :meth:`close` waiting returns.
+
+        Returns
+        -------
+        str or None
+            Where the result is, as :meth:`close` returns it.
+        """
+        if self.saved_to == "tiled":
+            return self.saved_to
+        with self._cond:
+            self._metadata.update(jsonable(metadata))
+            if status is not None:
+                self._metadata["status"] = status
+        self._write_fallback(upto)
+        return self.saved_to
 
     def state(self) -> dict[str, Any]:
         """Upload state: frames appended / in Tiled, failures, last error, fallback path."""
@@ -208,37 +255,47 @@ class CorrectedScanWriter:
                 "write_failures": self.failures,
                 "last_write_error": self.last_error,
                 "local_fallback": self.local_fallback and str(self.local_fallback),
-                "writer_done": not self._thread.is_alive(),
+                "saved_to": self.saved_to,
+                "save_error": self.save_error,
+                "writer_done": self._settled.is_set(),
             }
 
     # -- writer thread --------------------------------------------------------------
 
     def _loop(self) -> None:
+        if self.client is None:
+            return  # everything goes to the fallback file at close
         try:
             streak, next_try = 0, 0.0
-            online = self.client is not None
             while True:
                 with self._cond:
-                    while not self._closing and not (
-                        online and self._dirty and time.monotonic() >= next_try
+                    while not self._abandoned and not (
+                        self._dirty and time.monotonic() >= next_try
                     ):
                         wait = max(0.0, next_try - time.monotonic()) if self._dirty else None
-                        self._cond.wait(wait if online else None)
-                    if self._closing:
-                        break
+                        self._cond.wait(wait)
+                    if self._abandoned:
+                        return
                 if self._sync():
                     streak = 0
+                    with self._cond:
+                        done = self._closing and not self._dirty
+                    if done:
+                        self._settle("tiled")
+                        return
                 else:
                     streak += 1
                     next_try = time.monotonic() + self.retry.delay(streak)
-            for attempt in range(self.retry.final_attempts if online else 0):
-                if self._sync():
-                    return
-                if attempt + 1 < self.retry.final_attempts:
-                    time.sleep(self.retry.delay(streak + attempt + 1))
-            self._fallback()
         except Exception:  # never let the thread die silently (nothing above should raise)
             logger.exception("Tiled writer of run %s failed", self.raw_uid)
+
+    def _settle(self, where: str | None) -> None:
+        """Record where the final result went (the first place wins) and wake :meth:`close`."""
+        with self._cond:
+            if self.saved_to is None:
+                self.saved_to = where
+            self._settled.set()
+            self._cond.notify_all()
 
     def _sync(self) -> bool:
         """Write the container, the mask, the pending slab and the metadata; True if all done."""
@@ -246,9 +303,10 @@ class CorrectedScanWriter:
             return self._sync_locked()
 
     def _sync_locked(self) -> bool:
-        with self._cond:
+        with self._cond:  # one snapshot: a final status only goes with the frames before it
             slabs = self._slabs[self._next_slab :]
             offset, mask = self._n_written, self.gap_mask
+            metadata = dict(self._metadata)
             self._dirty = False
         try:
             started = time.perf_counter()
@@ -259,12 +317,14 @@ class CorrectedScanWriter:
                 self._mask_written = True
             if slabs:
                 self._write_frames(node, np.concatenate(slabs), offset)
+            written = offset + sum(len(s) for s in slabs)
+            node.replace_metadata(
+                metadata={**metadata, "frames_in_tiled": written}, drop_revision=True
+            )
             with self._cond:
                 self._next_slab += len(slabs)
-                self._n_written += sum(len(s) for s in slabs)
-                self._metadata["frames_in_tiled"] = self._n_written
-                metadata = dict(self._metadata)
-            node.replace_metadata(metadata=metadata, drop_revision=True)
+                self._n_written = written
+                self._metadata["frames_in_tiled"] = written
             logger.debug(
                 "run %s: %d frames to Tiled in %.3f s",
                 self.raw_uid,
@@ -275,9 +335,11 @@ class CorrectedScanWriter:
         except Exception as err:  # any failure (transport, server, conflict): retry later
             with self._cond:
                 self.failures += 1
-                self.last_error = f"{type(err).__name__}: {err}"
+                self.last_error = redact(f"{type(err).__name__}: {err}")
                 self._dirty = True
-            logger.warning("run %s: Tiled write failed (%s); will retry", self.raw_uid, err)
+            logger.warning(
+                "run %s: Tiled write failed (%s); will retry", self.raw_uid, self.last_error
+            )
             return False
 
     def _ensure_container(self) -> Any:
@@ -293,28 +355,38 @@ class CorrectedScanWriter:
     def _write_frames(self, node: Any, block: np.ndarray, offset: int) -> None:
         self._array = write_frames(node, self._array, block, offset)
 
-    def _fallback(self) -> None:
-        with self._cond:
-            slabs, mask = list(self._slabs), self.gap_mask
-            metadata = dict(self._metadata)
-        shape = slabs[0].shape[1:] if slabs else (mask.shape if mask is not None else (0, 0))
-        corrected = np.concatenate(slabs) if slabs else np.zeros((0, *shape), np.float32)
-        name = f"bcdi_online_{self.raw_uid}.h5"
-        path = self.fallback_dir / name
-        if path.exists():
-            path = path.with_name(f"bcdi_online_{self.raw_uid}-{self.processing_uid[:8]}.h5")
-        metadata["local_fallback"] = str(path)
-        try:
-            self.local_fallback = write_fallback(
-                path, corrected, mask if mask is not None else np.zeros(shape, bool), metadata
-            )
-        except Exception:
-            logger.exception("run %s: could not write local fallback %s", self.raw_uid, path)
-            return
-        with self._cond:
-            self._metadata["local_fallback"] = str(path)
-        if self._container is not None:  # one last try to point Tiled at the file
+    def _write_fallback(self, upto: int | None = None) -> None:
+        """Write the result so far (its first ``upto`` frames, also later) to the local file."""
+        with self._fallback_lock:
+            if upto is not None:
+                self._fallback_upto = upto
+            upto = self._fallback_upto
+            with self._cond:
+                slabs, mask = list(self._slabs), self.gap_mask
+                metadata = dict(self._metadata)
+            shape = slabs[0].shape[1:] if slabs else (mask.shape if mask is not None else (0, 0))
+            corrected = np.concatenate(slabs) if slabs else np.zeros((0, *shape), np.float32)
+            corrected = corrected[:upto]
+            if self._fallback_path is None:
+                path = self.fallback_dir / f"bcdi_online_{self.raw_uid}.h5"
+                if path.exists():
+                    path = path.with_name(
+                        f"bcdi_online_{self.raw_uid}-{self.processing_uid[:8]}.h5"
+                    )
+                self._fallback_path = path
+            path = self._fallback_path
+            metadata["local_fallback"] = str(path)
             try:
-                self._container.replace_metadata(metadata=metadata, drop_revision=True)
+                written = write_fallback(
+                    path, corrected, mask if mask is not None else np.zeros(shape, bool), metadata
+                )
             except Exception as err:
-                logger.warning("run %s: Tiled still unreachable (%s)", self.raw_uid, err)
+                self.save_error = redact(f"local fallback {path}: {type(err).__name__}: {err}")
+                logger.error("run %s: %s", self.raw_uid, self.save_error)
+                self._settle(None)
+                return
+            with self._cond:
+                self.local_fallback = written
+                self._metadata["local_fallback"] = str(written)
+                self._abandoned = True
+            self._settle("fallback")

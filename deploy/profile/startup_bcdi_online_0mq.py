@@ -1,0 +1,20 @@
+"""IPython/bluesky profile snippet: publish documents to ``bcdi-online serve`` over 0MQ.
+
+Copy to ``~/.ipython/profile_<beamline>/startup/90-bcdi_online_0mq.py``. Documents are
+packed with msgpack (numpy arrays in ``msgpack_numpy``'s layout), never pickled: the
+consumer only decodes plain numbers, strings and numeric arrays, so whoever reaches the
+proxy cannot run code in it. Without bcdi-online installed on the acquisition machine,
+``functools.partial(msgpack.packb, default=msgpack_numpy.encode)`` packs the same way.
+"""
+
+import os
+
+from bluesky.callbacks.zmq import Publisher
+
+from bcdi_online.callbacks import msgpack_serializer
+
+bcdi_publisher = Publisher(
+    os.environ.get("BCDI_ONLINE_ZMQ_IN", "127.0.0.1:5577"),  # the proxy's IN address
+    serializer=msgpack_serializer,
+)
+RE.subscribe(bcdi_publisher)  # noqa: F821 - RE comes from the beamline profile
