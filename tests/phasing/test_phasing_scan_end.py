@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bcdi_online import InputDataError
-from bcdi_online.phasing import Recipe, peak_region, reconstruct_scan
+from bcdi_online.phasing import Recipe, crystal_figure, peak_region, reconstruct_scan
 from bcdi_online.phasing._scan_end import _binned
 from bcdi_online.simulation import simulate_volume
 
@@ -57,6 +57,9 @@ def test_a_well_filled_scan_reconstructs_and_converges(scan) -> None:
     assert 0.003 < result.support_fraction < 0.1
     foms = result.figures_of_merit()
     assert foms["converged"] is True and foms["treatment"] == "fill_then_free"
+    figure = crystal_figure(result, title="scan 1")
+    assert len(figure.axes) == 7  # 2 x 3 slices and the phase colour bar
+    assert figure.get_suptitle().startswith("scan 1\nconverged")
 
 
 def test_noise_is_reported_as_not_converged() -> None:
@@ -71,6 +74,7 @@ def test_noise_is_reported_as_not_converged() -> None:
     )
     assert not result.converged
     assert result.reason  # says why
+    assert "NOT CONVERGED" in crystal_figure(result).get_suptitle()
 
 
 def test_reconstruct_scan_rejects_a_frame() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._compare import Comparison, compare, true_support
 from ._engine import PhasingResult, phase_retrieval
+from ._figure import crystal_figure
 from ._problem import TREATMENTS
 from ._recipe import Recipe, Stage
 from ._scan_end import RECOMMENDED_TREATMENT, ScanReconstruction, peak_region, reconstruct_scan
@@ -23,6 +24,7 @@ __all__ = [
     "ScanReconstruction",
     "Stage",
     "compare",
+    "crystal_figure",
     "peak_region",
     "phase_retrieval",
     "reconstruct_scan",
