@@ -164,10 +164,25 @@ def _training(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _real_space(result: dict[str, Any]) -> list[str]:
+    """Cases phased; the tables come from ``real_space.jsonl`` afterwards."""
+    return [
+        "",
+        "## Real space",
+        "",
+        f"{result['cases_done']} of {result['cases_planned']} cases phased with every practice "
+        f"(crop {result['crop']}, slowest case {_fmt(result.get('seconds_per_case_max'))} s"
+        f"{'; ' + result['stopped'] if result.get('stopped') else ''}); rows in "
+        f"`{result['rows']}`.",
+        "",
+    ]
+
+
 SECTIONS = {
     "correctness": _correctness,
     "speed": _speed,
     "engine": _engine,
+    "real_space": _real_space,
     "training": _training,
 }
 

@@ -47,6 +47,7 @@ if importlib.util.find_spec("bcdi_online") is None:  # a checkout that was not i
 import gpu_correctness  # noqa: E402
 import gpu_engine  # noqa: E402
 import gpu_phasing  # noqa: E402
+import gpu_real_space  # noqa: E402
 import gpu_report  # noqa: E402
 import gpu_speed  # noqa: E402
 import gpu_training  # noqa: E402
@@ -72,6 +73,7 @@ STAGES = (
     Stage("engine", gpu_engine.run_engine, 90.0),
     Stage("live", gpu_engine.run_live, 40.0),
     Stage("phasing", gpu_phasing.run, 75.0),
+    Stage("real_space", gpu_real_space.run, 120.0),
     Stage("training", gpu_training.run, None),
 )
 

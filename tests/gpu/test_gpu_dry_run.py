@@ -13,9 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from bcdi_online.evaluation import PRACTICES
 from bcdi_online.model import load_model
 
 SCRIPT_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu"
@@ -26,6 +28,7 @@ FILES = {
     "gpu_tests.txt",
     "gap_unet_gpu.pt",
     "training_history.jsonl",
+    "real_space.jsonl",
 }
 
 
@@ -55,7 +58,9 @@ def test_every_stage_runs_and_the_output_fits_the_device_tool(dry_run) -> None:
     assert code == 0, {k: v.get("error") or v.get("problem") for k, v in stages.items()}
     assert {p.name for p in out.iterdir()} == FILES
     assert all(p.stat().st_size < 16 * 1024**2 for p in out.iterdir())
-    assert list(stages) == ["correctness", "speed", "engine", "live", "phasing", "training"]
+    assert list(stages) == [
+        *("correctness", "speed", "engine", "live", "phasing", "real_space", "training")
+    ]
     assert {k: v["status"] for k, v in stages.items()} == dict.fromkeys(stages, "ok")
     assert summary["dry_run"] and summary["environment"]["torch"] == torch.__version__
     report = (out / "summary.md").read_text()
@@ -72,7 +77,8 @@ def test_gpu_tests_are_collected_and_skipped_with_their_reason(dry_run) -> None:
 
 
 def test_measurements_are_recorded(dry_run) -> None:
-    stages = dry_run[2]["stages"]
+    _, out, summary = dry_run
+    stages = summary["stages"]
     speed = stages["speed"]["result"]
     assert speed["variants"]["fp32"]["rows"][0]["windows_per_s"] > 0
     assert speed["variants"]["bf16_cuda_graph"] == {"skipped": "needs CUDA"}
@@ -89,6 +95,12 @@ def test_measurements_are_recorded(dry_run) -> None:
     assert phasing["speed"][0]["iterations_per_s"] > 0
     for name in ("scan_end_full", "scan_end_preview"):
         assert phasing[name]["seconds"] > 0 and isinstance(phasing[name]["converged"], bool)
+    real_space = stages["real_space"]["result"]
+    assert real_space["cases_done"] == real_space["cases_planned"] == 4
+    rows = [json.loads(line) for line in (out / "real_space.jsonl").read_text().splitlines()]
+    phasings = [row for row in rows if row["kind"] == "reconstruction"]
+    assert len(phasings) == 4 * len(PRACTICES) and len(rows) == len(phasings) + 4 * 2
+    assert all(0 <= row["phase_error"] <= np.pi for row in phasings)
 
 
 def test_trained_weights_history_and_validation_come_back(dry_run) -> None:
