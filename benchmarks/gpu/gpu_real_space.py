@@ -40,8 +40,11 @@ def run(ctx: Context) -> dict[str, Any]:
     recipe = Recipe.parse(recipe_text, shrink_wrap_every=4) if recipe_text else Recipe()
     cases = real_space_cases(per_group=per_group, widths=widths, shape=shape)
     cases.sort(key=lambda case: int(case.name.rsplit("-", 1)[1]))  # round-robin over groups
+    cases = cases[ctx.args.real_space_from :]
     inpainter = GapInpainter(device=str(ctx.device))  # the shipped model
     uncertainty = FillUncertainty.load()
+    wanted = ctx.args.real_space_practices
+    practices = [p for p in PRACTICES if wanted is None or p.name in wanted]
     rows_path = ctx.out / "real_space.jsonl"
     result: dict[str, Any] = {
         "cases_planned": len(cases),
@@ -66,7 +69,7 @@ def run(ctx: Context) -> dict[str, Any]:
             case,
             fills,
             fill_sigma=uncertainty(fills["model"], case.mask),
-            practices=PRACTICES,
+            practices=practices,
             crop=crop,
             recipe=recipe,
             device=str(ctx.device),

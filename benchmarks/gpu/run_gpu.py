@@ -138,6 +138,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--device", default=None, help="torch device (default: cuda; cpu with --dry-run)"
     )
+    real_space = parser.add_argument_group("real_space stage")
+    real_space.add_argument(
+        "--real-space-from",
+        type=int,
+        default=0,
+        help="skip the first N cases of the round-robin order (phased by an earlier run) (0)",
+    )
+    real_space.add_argument(
+        "--real-space-practices",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="phase with these practices only (default: all)",
+    )
+    real_space.add_argument(
+        "--real-space-s", type=float, default=120.0, help="budget of the stage in seconds (120)"
+    )
     training = parser.add_argument_group("training stage")
     training.add_argument("--train-volumes", type=int, default=None, help="crystals (1200)")
     training.add_argument("--train-seed", type=int, default=2029, help="data seed (2029)")
@@ -185,7 +202,8 @@ class Log:
 
 def _run_stage(stage: Stage, ctx: Context) -> dict[str, Any]:
     now = time.monotonic()
-    budget = ctx.left() if stage.budget_s is None else min(stage.budget_s, ctx.left())
+    budget_s = ctx.args.real_space_s if stage.name == "real_space" else stage.budget_s
+    budget = ctx.left() if budget_s is None else min(budget_s, ctx.left())
     ctx.stage_deadline = now + budget
     record: dict[str, Any] = {"budget_s": budget}
     try:

@@ -36,12 +36,12 @@ def test_sustained_overload_degrades_bounded_and_loses_nothing(run_engine, clien
     det, eta = v1_detector(N_LONG, roi=ROI_SMALL)
     live = make_live(client, tmp_path, model=GapInpainter(slow, batch_size=1), queue_size=4)
     raw_bytes = N_LONG * det.source.mask.size * 4  # the scan's frames, as float32
-    lag: list[int] = []  # frames received but not yet taken by the model, every 64 frames
+    lag: list[int] = []  # frames produced but not yet through the model, every 64 frames
 
     def watch(name, doc):
         if name == "event" and doc["seq_num"] % 64 == 0:
             (health,) = live.health().values()  # the one run
-            lag.append(health["frames_received"] - health["frames_processed"])
+            lag.append(doc["seq_num"] - health["frames_processed"])
         return [(name, doc)]
 
     tracemalloc.start()

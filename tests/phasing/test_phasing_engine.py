@@ -181,3 +181,22 @@ def test_reconstruction_on_the_gpu(crystal, gap_free) -> None:
     result = phase_retrieval(crystal.counts, recipe=SHORT, n_starts=4, device="cuda")
     # iterations are chaotic: not bit-equal to the CPU, but as accurate
     assert _error(result, crystal) < 1.5 * _error(gap_free, crystal) + 0.02
+
+
+@pytest.mark.parametrize(("treatment", "plain"), [("tv", "free"), ("fill_start_tv", "fill_start")])
+def test_tv_treatments_lower_the_variation_and_keep_the_measured_far_field(
+    crystal, gapped, treatment, plain
+) -> None:
+    data, mask = gapped
+    kwargs = {"fill": crystal.counts, "recipe": SHORT, "n_starts": 2, "device": "cpu"}
+    smoothed = phase_retrieval(data, mask, treatment=treatment, **kwargs)
+    unsmoothed = phase_retrieval(data, mask, treatment=plain, **kwargs)
+
+    def variation(obj: np.ndarray) -> float:
+        return float(sum(np.abs(np.diff(obj, axis=axis)).sum() for axis in range(3)))
+
+    assert variation(smoothed.obj) < 0.95 * variation(unsmoothed.obj)
+    measured = ~np.broadcast_to(mask, SHAPE)
+    change = np.abs(smoothed.intensity - unsmoothed.intensity)[measured].sum()
+    assert change < 0.05 * unsmoothed.intensity[measured].sum()
+    assert smoothed.treatment == treatment

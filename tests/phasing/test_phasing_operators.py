@@ -134,6 +134,7 @@ def _problem(treatment, **kw) -> Problem:
         ("fill_then_free", "fill", None),
         ("fill_start", None, None),
         ("tv", None, None),
+        ("fill_start_tv", None, None),
     ],
 )
 def test_treatment_bounds_before_and_after_release(treatment, before, after) -> None:
@@ -176,8 +177,9 @@ def test_soft_band_is_the_log_band_around_the_fill() -> None:
     assert torch.allclose(upper, torch.tensor(np.sqrt(199.0), dtype=torch.float32))
 
 
-def test_fill_start_begins_from_the_fill() -> None:
-    problem = _problem("fill_start", fill=np.full(SHAPE, 16.0))
+@pytest.mark.parametrize("treatment", ["fill_start", "fill_start_tv"])
+def test_fill_start_begins_from_the_fill(treatment) -> None:
+    problem = _problem(treatment, fill=np.full(SHAPE, 16.0))
     start = torch.fft.fftshift(problem.start_amplitude()[0])
     assert torch.all(start[:, :, 5:7] == 4.0) and torch.all(start[:, :, :5] == 2.0)
 
@@ -189,6 +191,7 @@ def test_fill_start_begins_from_the_fill() -> None:
         ({"treatment": "fill"}, "needs a fill"),
         ({"treatment": "soft", "fill": np.ones(SHAPE)}, "needs fill_sigma"),
         ({"treatment": ("tv", "free")}, "cannot be mixed"),
+        ({"treatment": ("fill_start_tv", "fill_start"), "fill": np.ones(SHAPE)}, "be mixed"),
     ],
 )
 def test_treatment_errors(kwargs, match) -> None:

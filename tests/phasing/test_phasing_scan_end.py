@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from bcdi_online import InputDataError
-from bcdi_online.phasing import Recipe, crystal_figure, peak_region, reconstruct_scan
+from bcdi_online.phasing import (
+    RECOMMENDED_TREATMENT,
+    Recipe,
+    crystal_figure,
+    peak_region,
+    reconstruct_scan,
+)
 from bcdi_online.phasing._scan_end import _binned
 from bcdi_online.simulation import simulate_volume
 
@@ -56,7 +62,7 @@ def test_a_well_filled_scan_reconstructs_and_converges(scan) -> None:
     # the crystal is a compact blob of about the simulated size (a third of the grid wide)
     assert 0.003 < result.support_fraction < 0.1
     foms = result.figures_of_merit()
-    assert foms["converged"] is True and foms["treatment"] == "fill_then_free"
+    assert foms["converged"] is True and foms["treatment"] == RECOMMENDED_TREATMENT
     figure = crystal_figure(result, title="scan 1")
     assert len(figure.axes) == 7  # 2 x 3 slices and the phase colour bar
     assert figure.get_suptitle().startswith("scan 1\nconverged")

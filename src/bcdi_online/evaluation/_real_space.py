@@ -62,6 +62,7 @@ PRACTICES: tuple[Practice, ...] = (
     Practice("model soft", "soft", "model"),
     Practice("TV", "tv"),
     Practice("model|zeroed then free", ("fill_then_free", "zero_then_free"), "model"),
+    Practice("model start + TV", "fill_start_tv", "model"),
 )
 
 

@@ -23,7 +23,7 @@ from ._operators import (
     to_real,
     total_variation_descent,
 )
-from ._problem import Problem, poisson_llk
+from ._problem import TV_TREATMENTS, Problem, poisson_llk
 from ._recipe import Recipe
 
 
@@ -103,7 +103,7 @@ def _iterate(
             every = recipe.shrink_wrap_every
             if every and done % every == 0 and done <= last_update:
                 support = shrink_wrap(psi, transfer, recipe.shrink_wrap_threshold)
-    if "tv" in problem.treatments:
+    if problem.treatments[0] in TV_TREATMENTS:  # never mixed with others
         psi = _least_total_variation(problem, recipe, psi, support)
     return psi, support
 
@@ -160,7 +160,8 @@ def phase_retrieval(
         from ``fill``); ``"soft"`` (kept within ``soft_width`` x ``fill_sigma`` of
         ``fill``, PyNX's ``mask_interp`` with a confidence interval); ``"tv"`` (free,
         then ``recipe.tv_iterations`` steps towards the least total variation among the
-        objects with the same support and measured far field, after Malm et al. 2025).
+        objects with the same support and measured far field, after Malm et al. 2025);
+        ``"fill_start_tv"`` (``"fill_start"``, then the same least-total-variation steps).
     fill : (nz, ny, nx) ndarray, optional
         Estimated counts at unmeasured voxels (e.g. :func:`bcdi_online.inpaint`'s
         output); needed by the ``fill*`` and ``soft`` treatments.

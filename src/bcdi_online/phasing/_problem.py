@@ -20,8 +20,11 @@ TREATMENTS = (
     "fill_start",
     "soft",
     "tv",
+    "fill_start_tv",
 )
-_NEEDS_FILL = ("fill", "fill_then_free", "fill_start", "soft")
+_NEEDS_FILL = ("fill", "fill_then_free", "fill_start", "soft", "fill_start_tv")
+#: Treatments ending in the least-total-variation post-processing (for every start).
+TV_TREATMENTS = ("tv", "fill_start_tv")
 
 
 def _fft_layout(volume: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -111,8 +114,10 @@ class Problem:
         for name in names:
             if name not in TREATMENTS:
                 raise PhasingError(f"unknown treatment {name!r}; known: {TREATMENTS}")
-        if not names or ("tv" in names and len(set(names)) > 1):
-            raise PhasingError(f"treatments {names}: 'tv' cannot be mixed with others")
+        if not names or (set(names) & set(TV_TREATMENTS) and len(set(names)) > 1):
+            raise PhasingError(
+                f"treatments {names}: {' and '.join(TV_TREATMENTS)} cannot be mixed with others"
+            )
         treatments = tuple(names[i % len(names)] for i in range(max(n_starts, len(names))))
         unmeasured = _checked_mask(mask, intensity.shape)
         values = np.where(unmeasured, 0.0, intensity)
