@@ -106,7 +106,7 @@ def summarise_real_space(
         p: np.mean([float(r["seconds"]) for r in rows if r["practice"] == p]) for p in practices
     }
     lines += [
-        "Mean time per reconstruction: " + ", ".join(f"{p} {s:.0f} s" for p, s in seconds.items()),
+        "Mean time per reconstruction: " + ", ".join(f"{p} {s:.2g} s" for p, s in seconds.items()),
         "",
     ]
     fills = list(fill_rows)
