@@ -284,6 +284,14 @@ def relative_photon_error(filled: np.ndarray, truth: np.ndarray, mask: np.ndarra
     return float(abs(filled[gap].sum() - total) / total)
 
 
+def _gap_photons(expected: np.ndarray, gap: np.ndarray) -> float:
+    """Return the expected photons in the gap, raising if there are none."""
+    total = float(expected[gap].sum())
+    if total <= 0:
+        raise InputDataError(f"the gap holds no expected photons (sum {total})")
+    return total
+
+
 def amplitude_error(filled: np.ndarray, expected: np.ndarray, mask: np.ndarray) -> float:
     """Relative RMS error of the filled amplitudes over the gap voxels.
 
@@ -311,9 +319,7 @@ def amplitude_error(filled: np.ndarray, expected: np.ndarray, mask: np.ndarray) 
         If shapes mismatch or the gap holds no expected photons.
     """
     filled, expected, gap = _volumes(mask, filled=filled, expected=expected)
-    total = expected[gap].sum()
-    if total <= 0:
-        raise InputDataError(f"the gap holds no expected photons (sum {total})")
+    total = _gap_photons(expected, gap)
     diff = np.sqrt(np.clip(filled[gap], 0, None)) - np.sqrt(expected[gap])
     return float(np.sqrt(np.sum(diff**2) / total))
 
@@ -342,9 +348,7 @@ def gap_ratios(filled: np.ndarray, expected: np.ndarray, mask: np.ndarray) -> di
         If shapes mismatch or the gap holds no expected photons.
     """
     filled, expected, gap = _volumes(mask, filled=filled, expected=expected)
-    total = expected[gap].sum()
-    if total <= 0:
-        raise InputDataError(f"the gap holds no expected photons (sum {total})")
+    total = _gap_photons(expected, gap)
     return {
         "peak_ratio": float(filled[gap].max() / expected[gap].max()),
         "photon_ratio": float(filled[gap].sum() / total),
