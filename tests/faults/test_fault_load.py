@@ -46,17 +46,13 @@ def test_sustained_overload_degrades_bounded_and_loses_nothing(run_engine, clien
 
     tracemalloc.start()
     try:
-        started = time.monotonic()
         uid, network = run_scan(run_engine, live, scan([det], eta, *ETA, N_LONG), watch)
-        scan_s = time.monotonic() - started
         out = outcome(live, client, uid)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    processed_s = time.monotonic() - started
     # the model lagged all along the scan: frames waited at every quarter, more at the end
     assert len(lag) == 4 and min(lag) > 0 and lag[-1] > lag[0], lag
-    assert processed_s > 1.5 * scan_s, (processed_s, scan_s)
     expected = expected_volume(np.stack(det.frames), det.source.mask)
     check(out, "complete", network=network, expected=expected)
     health = out.health

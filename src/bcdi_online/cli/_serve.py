@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
+import threading
 import time
 from types import FrameType
 
@@ -128,4 +130,23 @@ def run(args: argparse.Namespace) -> int:
         logger.error("runs not saved anywhere: %s", unsaved)
     if service.error:
         logger.error("stopped listening: %s", service.error)
-    return 1 if left or unsaved or service.error else 0
+    code = 1 if left or unsaved or service.error else 0
+    _leave_if_threads_linger(code)
+    return code
+
+
+def _leave_if_threads_linger(code: int) -> None:
+    """Exit at once if threads are still busy after the grace (a model call, a Tiled retry).
+
+    Everything that could be saved is saved and reported by now. Letting the interpreter
+    finalise under a thread that is inside native code (torch's thread pool mid-call)
+    can abort the process ("terminate called without an active exception", SIGABRT),
+    which would turn the exit status that names the unsaved runs into a crash.
+    """
+    busy = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if busy:
+        logger.info("exiting with threads still busy: %s", ", ".join(busy))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
