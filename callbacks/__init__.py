@@ -13,6 +13,7 @@ from ._assembly import FrameAssembly
 from ._replay import find_run, replay_run
 from ._router import LiveInpainting, connect_tiled, model_info
 from ._run import LiveGapInpainter
+from ._scan_end import ScanEndSettings, publish_scan_end
 from ._service import LiveService
 from ._sources import FileSlice, detector_info, pick_field
 from ._transport import (
@@ -32,6 +33,7 @@ __all__ = [
     "LiveInpainting",
     "LiveService",
     "SafeRemoteDispatcher",
+    "ScanEndSettings",
     "connect_tiled",
     "detector_info",
     "find_run",
@@ -40,5 +42,6 @@ __all__ = [
     "msgpack_deserializer",
     "msgpack_serializer",
     "pick_field",
+    "publish_scan_end",
     "replay_run",
 ]

@@ -130,6 +130,17 @@ class FrameAssembly:
             by_reason.setdefault(reason, []).append(position)
         return by_reason
 
+    def why_missing(self, missing: list[int]) -> str:
+        """Say which of the ``missing`` positions were unreadable (why), which never came."""
+        parts, unread = [], set()
+        for reason, positions in self.unreadable_reasons().items():
+            parts.append(f"frames {as_ranges(positions)} unreadable ({reason})")
+            unread.update(positions)
+        lost = [p for p in missing if p not in unread]
+        if lost:
+            parts.append(f"frames {as_ranges(lost)} never arrived (lost documents?)")
+        return "; ".join(parts)
+
     def segments(self) -> list[tuple[int, np.ndarray]]:
         """Take the frames held behind holes, as ``(first position, frames)`` runs."""
         runs: list[tuple[int, list[np.ndarray]]] = []

@@ -18,10 +18,11 @@ from event_model import RunRouter
 
 from bcdi_online import ServiceError
 from bcdi_online._redact import redact, register_secret
-from bcdi_online.inpainting import MAX_BAD_FRACTION, GapInpainter
+from bcdi_online.inpainting import MAX_BAD_FRACTION, FillUncertainty, GapInpainter
 from bcdi_online.tiled_output import DEFAULT_GROUP, CorrectedScanWriter, RetryPolicy
 
 from ._run import LiveGapInpainter
+from ._scan_end import ScanEndSettings
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,19 @@ class LiveInpainting:
         ``interrupted`` (default 4 h, longer than a beam refill pause; None: never).
     file_timeout : float
         Seconds to wait for announced frames to be written to a detector file.
+    crystal : bool, optional
+        Reconstruct the crystal of every ``complete`` run once its corrected scan is in
+        Tiled, and publish it beside it (``<run>/crystal``, see :class:`ScanEndSettings`);
+        default: on when the model runs on CUDA. On CPU the reconstruction is a binned
+        preview.
+    fill_uncertainty : FillUncertainty or bool, optional
+        Write the fill's uncertainty beside the corrected volume (``<run>/fill_sigma``).
+        Default (None or True): the calibration shipped for the shipped weights, when
+        the model is those weights (for another model it would not be calibrated: not
+        written unless a calibration is given); False: never.
+    scan_end : ScanEndSettings, optional
+        Reconstruction settings (region, binning, starts, recipe, device); its
+        ``crystal`` and ``uncertainty`` are set from the two options above.
 
     Examples
     --------
@@ -112,6 +126,9 @@ class LiveInpainting:
         max_bad_fraction: float = MAX_BAD_FRACTION,
         run_timeout: float | None = 4 * 3600.0,
         file_timeout: float = 10.0,
+        crystal: bool | None = None,
+        fill_uncertainty: FillUncertainty | bool | None = None,
+        scan_end: ScanEndSettings | None = None,
     ) -> None:
         if isinstance(model, GapInpainter):
             self.inpainter, info = model, model_info(model.predictor)
@@ -134,16 +151,43 @@ class LiveInpainting:
                 "pid": os.getpid(),
             },
         }
+        self.scan_end = self._scan_end_settings(crystal, fill_uncertainty, scan_end, info)
         self.worker_options = {
             "max_bad_fraction": max_bad_fraction,
             "run_timeout": run_timeout,
             "file_timeout": file_timeout,
+            "scan_end": self.scan_end,
+        }
+        self.metadata["scan_end"] = {
+            "crystal": self.scan_end.crystal,
+            "fill_uncertainty": self.scan_end.uncertainty is not None,
         }
         self._writer_factory = functools.partial(
             CorrectedScanWriter, client, group=group, fallback_dir=fallback_dir, retry=retry
         )
         self.runs: OrderedDict[str, LiveGapInpainter] = OrderedDict()
         self._router = RunRouter([self._factory])
+
+    def _scan_end_settings(
+        self,
+        crystal: bool | None,
+        uncertainty: FillUncertainty | bool | None,
+        settings: ScanEndSettings | None,
+        model: dict[str, Any],
+    ) -> ScanEndSettings:
+        settings = settings or ScanEndSettings()
+        device = settings.device or str(getattr(self.inpainter.predictor, "device", "cpu"))
+        if crystal is None:
+            crystal = device.startswith("cuda")
+        if uncertainty is None or uncertainty is True:
+            shipped = FillUncertainty.load()
+            mine = model.get("sha256")
+            uncertainty = shipped if mine == shipped.provenance.get("model_sha256") else None
+            if uncertainty is None:
+                logger.info("no fill uncertainty: no calibration for model %s", model)
+        return dataclasses.replace(
+            settings, crystal=crystal, uncertainty=uncertainty or None, device=device
+        )
 
     @classmethod
     def from_uri(cls, uri: str, *, api_key: str | None = None, **kwargs: Any) -> LiveInpainting:

@@ -15,6 +15,7 @@ from bcdi_online.tiled_output import CorrectedScanWriter
 
 from ._assembly import FrameAssembly, as_ranges
 from ._intake import Entry, Intake, Item, count
+from ._scan_end import ScanEndSettings, publish_scan_end
 from ._sources import FrameFiles, check_mask
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,9 @@ class InpaintWorker:
         ends ``interrupted`` (None: wait for ever).
     file_timeout : float
         Seconds to wait, while the run is open, for announced frames to be written.
+    scan_end : ScanEndSettings, optional
+        Then, the result in Tiled, publish the fill uncertainty and the crystal beside it
+        (phase ``scan_end``, :func:`publish_scan_end`); the final status never changes.
     """
 
     def __init__(
@@ -90,8 +94,9 @@ class InpaintWorker:
         max_bad_fraction: float = MAX_BAD_FRACTION,
         run_timeout: float | None = None,
         file_timeout: float = 10.0,
+        scan_end: ScanEndSettings | None = None,
     ) -> None:
-        self.inpainter, self.writer = inpainter, writer
+        self.inpainter, self.writer, self.scan_end = inpainter, writer, scan_end
         self.expected_frames = expected_frames
         self.mask, self.mask_source, self.mask_error = mask, mask_source, mask_error
         self.max_bad_fraction, self.run_timeout = max_bad_fraction, run_timeout
@@ -246,6 +251,7 @@ class InpaintWorker:
             if not self._skip_finish:
                 self._guarded(self._finish)
             self._close()
+            self._publish_scan_end()
         except Exception:  # a bug here must not kill the thread silently
             logger.exception("run %s: worker failed", self.writer.raw_uid)
             self.stats["status"] = "failed"
@@ -424,26 +430,15 @@ class InpaintWorker:
         if stream is not None:  # the batch size used, after any out-of-memory halving
             self.stats["batch_size"] = stream.inner.batch_size
         if missing:
-            self.stats["missing_reason"] = self._why_missing(missing)
+            why = self.stats["missing_reason"] = self._assembly.why_missing(missing)
             if len(missing) == count:
-                self.stats["last_error"] = f"no frame of the {count}: {self._why_missing(missing)}"
+                self.stats["last_error"] = f"no frame of the {count}: {why}"
         if self._published or segments:
             self._append_holes(count)
         self.stats["frames_final"] = self._published
         self.stats["inpaint_s"] += time.perf_counter() - started
         if segments or missing:
             self._note_latency(count - 1)
-
-    def _why_missing(self, missing: list[int]) -> str:
-        """Which missing frames could not be read (and why), which never arrived."""
-        parts, unread = [], set()
-        for reason, positions in self._assembly.unreadable_reasons().items():
-            parts.append(f"frames {as_ranges(positions)} unreadable ({reason})")
-            unread.update(positions)
-        lost = [p for p in missing if p not in unread]
-        if lost:
-            parts.append(f"frames {as_ranges(lost)} never arrived (lost documents?)")
-        return "; ".join(parts)
 
     def _append_holes(self, upto: int) -> None:
         """NaN frames for the missing positions from the last published one to ``upto``."""
@@ -471,6 +466,13 @@ class InpaintWorker:
         if self.stats["frames_missing"]:
             return "incomplete"
         return EXIT_STATUS.get(self._exit_status or "", "aborted")
+
+    def _publish_scan_end(self) -> None:
+        if self.scan_end is not None and self.mask is not None:
+            self.stats["phase"], status = "scan_end", self.stats["status"]
+            last = max(self._arrival.values(), default=None)
+            report = publish_scan_end(self.writer, self.mask, self.scan_end, status, last)
+            self.stats.update(scan_end=report, phase="done")
 
     def _close(self) -> None:
         status = self._final_status()

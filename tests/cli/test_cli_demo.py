@@ -11,6 +11,7 @@ import pytest
 
 from bcdi_online.cli import main
 from bcdi_online.model import GapUNet, save_model
+from bcdi_online.phasing import RECOMMENDED_TREATMENT
 
 
 @pytest.fixture
@@ -44,6 +45,16 @@ def test_demo_writes_summary_figure_and_tiled_catalog(tmp_path: Path, tiny_model
     assert summary["corrected_node"] == f"/bcdi_online{summary['raw_node']}"
     assert -1 <= summary["strict_pcc_model"] <= 1
     assert (out / "demo.png").stat().st_size > 10_000
+    assert summary["fill_sigma_node"] is None  # no calibration for this model
+    crystal = summary["crystal"]  # read back from Tiled
+    assert crystal["node"] == f"{summary['corrected_node']}/crystal"
+    assert crystal["treatment"] == RECOMMENDED_TREATMENT
+    assert crystal["end_of_scan_to_crystal_s"] >= crystal["seconds"] > 0
+    if crystal["converged"]:  # a picture of the crystal, and how far it is from the truth
+        assert (out / "crystal.png").stat().st_size > 10_000
+        assert 0 <= crystal["phase_error"] <= np.pi
+    else:  # never pictured as if it were the crystal
+        assert crystal["reason"] and not (out / "crystal.png").exists()
     assert (out / "tiled" / "catalog.db").is_file()  # servable again with `tiled serve`
     files = list((out / "detector").glob("*.h5"))
     assert len(files) == 1

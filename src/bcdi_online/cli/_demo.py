@@ -3,8 +3,9 @@
 An embedded Tiled server (SQLite catalog and data files under ``--out``, so that
 ``tiled serve catalog`` can serve them again), a RunEngine, a simulated MAXIPIX and
 rocking motor; the raw run is saved with bluesky-tiled-plugins' ``TiledWriter``, the live
-callback writes the corrected volume beside it. At the end: ``summary.json`` and
-``demo.png`` in ``--out``.
+callback writes the corrected volume beside it, then its fill uncertainty and the
+crystal reconstructed from it (``--crystal``, on by default; a binned preview on CPU).
+At the end: ``summary.json``, ``demo.png`` and ``crystal.png`` in ``--out``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._options import check_device, device_name
+from ._options import add_crystal_option, check_device, device_name
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model", default=None, help="checkpoint (default: shipped weights)")
     parser.add_argument("--seed", type=int, default=1, help="crystal seed (default: 1)")
+    add_crystal_option(parser, "on")
 
 
 def _start_server(out: Path, detector_dir: Path) -> Any:
@@ -65,6 +67,53 @@ def _figure(out: Path, raw: np.ndarray, corrected: np.ndarray, truth: np.ndarray
     )
 
 
+def _reference(obj: np.ndarray, region: list[int], binning: list[int]) -> np.ndarray:
+    """Return the simulated crystal as the reconstruction sees it.
+
+    The far field of ``obj`` (centred) cut to ``region``, averaged over the ``binning``
+    bins, back in real space: ``(nz, ny, nx)`` complex64 on the phased grid.
+    """
+    field = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(obj)))
+    box = field[tuple(slice(region[2 * i], region[2 * i + 1]) for i in range(3))]
+    shape = [n // b for n, b in zip(box.shape, binning, strict=True)]
+    box = box[tuple(slice(0, n * b) for n, b in zip(shape, binning, strict=True))]
+    blocks = box.reshape(shape[0], binning[0], shape[1], binning[1], shape[2], binning[2])
+    binned = blocks.mean(axis=(1, 3, 5))
+    return np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(binned))).astype(np.complex64)
+
+
+def _crystal(node: Any, truth: np.ndarray, out: Path, title: str) -> dict[str, Any]:
+    """Read the crystal back from Tiled; picture it, compare it with the simulated one."""
+    from ..phasing import ScanReconstruction, compare, crystal_figure
+
+    if "crystal" not in node:
+        return {"converged": False, "reason": "no crystal in Tiled"}
+    crystal = node["crystal"]
+    report = dict(crystal.metadata)
+    if not report.get("converged"):
+        return report
+    modulus, phase = crystal["modulus"].read(), crystal["phase"].read()
+    support = crystal["support"].read().astype(bool)
+    result = ScanReconstruction(
+        obj=(modulus * np.exp(1j * phase)).astype(np.complex64),
+        support=support,
+        region=tuple(report["region"]),  # type: ignore[arg-type]
+        binning=tuple(report["binning"]),  # type: ignore[arg-type]
+        treatment=str(report["treatment"]),
+        converged=True,
+        reason="",
+        llk=float(report["llk"]),
+        mode_weight=float(report["mode_weight"]),
+        support_fraction=float(report["support_fraction"]),
+        seconds=float(report["seconds"]),
+    )
+    crystal_figure(result, title=title).savefig(out / "crystal.png", dpi=100)
+    report.update(
+        compare(result.obj, _reference(truth, report["region"], report["binning"])).as_dict()
+    )
+    return report
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the demo; return the exit code."""
     from bluesky import RunEngine
@@ -82,13 +131,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     detector_dir = out / "detector"
     detector_dir.mkdir(parents=True, exist_ok=True)
+    (out / "crystal.png").unlink(missing_ok=True)  # of an earlier demo
     server = _start_server(out, detector_dir)
     client = None
     try:
         client = from_uri(server.uri)
         run_engine = RunEngine({})
         run_engine.subscribe(TiledWriter(client, batch_size=1))
-        live = LiveInpainting(client, model=args.model, device=args.device)
+        crystal = True if args.crystal is None else args.crystal
+        live = LiveInpainting(client, model=args.model, device=args.device, crystal=crystal)
         run_engine.subscribe(live)
         source = CrystalSource.simulate(
             args.detector, n_frames=args.frames, roi_size=args.roi, seed=args.seed
@@ -115,9 +166,13 @@ def run(args: argparse.Namespace) -> int:
 
             started = time.perf_counter()
             run_engine(scan([det], eta, lo, hi, args.frames), on_document)
-        finished = live.wait(timeout=600)
-        done = time.perf_counter()
         uid = str(times["uid"])
+        deadline = time.monotonic() + 600
+        while live.health()[uid]["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the corrected scan is stored
+        done = time.perf_counter()
+        finished = live.wait(timeout=max(0.0, deadline - time.monotonic()))
+        crystal_done = time.perf_counter()
         health = live.health().get(uid, {})
         if not finished or health.get("local_fallback"):
             logger.error("live processing did not finish in Tiled: %s", health)
@@ -147,8 +202,17 @@ def run(args: argparse.Namespace) -> int:
             "end_of_scan_latency_s": done - times["last_frame"],
             "strict_pcc_model": strict_pcc(corrected, truth, mask, expected),
             "strict_pcc_linear": strict_pcc(linear, truth, mask, expected),
-            "health": health,
+            "fill_sigma_node": f"/bcdi_online/{uid}/fill_sigma"
+            if "fill_sigma" in corrected_node
+            else None,
         }
+        if crystal:
+            summary["crystal"] = {
+                "node": f"/bcdi_online/{uid}/crystal",
+                "end_of_scan_to_crystal_s": crystal_done - times["last_frame"],
+                **_crystal(corrected_node, source.scan.obj, out, f"demo scan {uid[:8]}"),
+            }
+        summary["health"] = health
         (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
         _figure(out, raw.astype(np.float32), corrected, truth.astype(np.float32))
         for key in (
@@ -164,7 +228,20 @@ def run(args: argparse.Namespace) -> int:
             "strict_pcc_linear",
         ):
             print(f"{key:>24}: {summary[key]}")
-        print(f"{'wrote':>24}: {out / 'summary.json'}, {out / 'demo.png'}")
+        wrote = [out / "summary.json", out / "demo.png"]
+        if crystal:
+            found = summary["crystal"]
+            verdict = (
+                f"converged, phase error {found['phase_error']:.2f} rad against the "
+                f"simulated crystal, {found['end_of_scan_to_crystal_s']:.0f} s after the "
+                "last frame"
+                if found.get("converged")
+                else f"NOT converged: {found.get('reason')}"
+            )
+            print(f"{'crystal_node':>24}: {found['node']} ({verdict})")
+            if (out / "crystal.png").exists():
+                wrote.append(out / "crystal.png")
+        print(f"{'wrote':>24}: {', '.join(str(path) for path in wrote)}")
     finally:
         if client is not None:
             client.context.close()

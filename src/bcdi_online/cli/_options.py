@@ -141,6 +141,7 @@ def live_from_args(args: argparse.Namespace, **options: object) -> LiveInpaintin
         device=args.device,
         fallback_dir=args.fallback_dir,
         retry=RetryPolicy(fallback_after=args.fallback_after),
+        crystal=args.crystal,
         **options,  # type: ignore[arg-type]
     )
 
@@ -156,8 +157,21 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def add_crystal_option(parser: argparse.ArgumentParser, default: str) -> None:
+    """Add ``--crystal`` / ``--no-crystal`` (the scan-end reconstruction)."""
+    parser.add_argument(
+        "--crystal",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="reconstruct the crystal of every complete run and publish it beside the "
+        f"corrected scan in Tiled (a binned preview on CPU) (default: {default})",
+    )
+
+
 def add_service_options(parser: argparse.ArgumentParser, tiled_help: str) -> None:
-    """Add ``--tiled``, ``--api-key-file``, ``--device``, ``--model``, ``--fallback-*``.
+    """Add ``--tiled``, ``--api-key-file``, ``--device``, ``--model``, ``--fallback-*`` and more.
+
+    The more: ``--crystal`` (:func:`add_crystal_option`).
 
     Defaults come from the environment of a beamline service (``deploy/``):
     ``$TILED_URI``, ``$TILED_API_KEY_FILE`` (else the key itself in ``$TILED_API_KEY``),
@@ -194,3 +208,4 @@ def add_service_options(parser: argparse.ArgumentParser, tiled_help: str) -> Non
         help="seconds a finished run waits for Tiled before its result goes to the local "
         "file (default: %(default)s)",
     )
+    add_crystal_option(parser, "on when the model runs on CUDA")

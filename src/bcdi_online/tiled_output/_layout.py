@@ -74,3 +74,42 @@ def write_frames(node: Any, array: Any, block: np.ndarray, offset: int) -> Any:
         return node.write_array(block, key="corrected", dims=("frame", "y", "x"))
     array.patch(block, offset=(offset, 0, 0), extend=True)
     return array
+
+
+def write_product(
+    node: Any,
+    key: str,
+    arrays: dict[str, tuple[np.ndarray, tuple[str, ...]]] | None,
+    metadata: dict[str, Any],
+    *,
+    spec: str | None = None,
+) -> None:
+    """Write a result derived from a stored corrected scan into its run container.
+
+    With ``arrays`` holding ``key`` only: one array node ``key``. Otherwise a container
+    ``key`` (spec ``spec``) with ``metadata`` and the ``arrays`` (none: the metadata
+    alone, e.g. a reconstruction that did not converge). A node already at ``key`` (an
+    attempt whose reply was lost) is replaced.
+
+    Parameters
+    ----------
+    node : tiled.client container
+        The run container.
+    key : str
+        Key of the product in it.
+    arrays : dict of str to (ndarray, dims), optional
+        Arrays and their dimension names.
+    metadata : dict
+        Metadata of the product's node (JSON types).
+    spec : str, optional
+        Spec of a product container.
+    """
+    if key in node:
+        node.delete_contents(key, recursive=True, external_only=False)
+    if arrays is not None and list(arrays) == [key]:
+        array, dims = arrays[key]
+        node.write_array(array, key=key, dims=dims, metadata=metadata)
+        return
+    product = node.create_container(key, metadata=metadata, specs=[spec] if spec else None)
+    for name, (array, dims) in (arrays or {}).items():
+        product.write_array(array, key=name, dims=dims)

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._errors import ServiceError
 from .._redact import redact
 from ._fallback import default_fallback_dir, jsonable, write_fallback
-from ._layout import create_run_container, write_frames
+from ._layout import create_run_container, write_frames, write_product
 from ._settings import DEFAULT_GROUP, FINAL_STATUSES, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,15 @@ class CorrectedScanWriter:
                 self._dirty = True
                 self._cond.notify_all()
 
+    def result(self) -> np.ndarray:
+        """Return the frames appended so far, ``(n_frames, ny, nx)`` float32 (a copy)."""
+        with self._cond:
+            slabs = list(self._slabs)
+        if not slabs:
+            shape = self.gap_mask.shape if self.gap_mask is not None else (0, 0)
+            return np.zeros((0, *shape), np.float32)
+        return np.concatenate(slabs)
+
     def rewind(self, n_frames: int) -> None:
         """Forget the frames appended from ``n_frames`` on; the next appends replace them.
 
@@ -244,6 +254,63 @@ class CorrectedScanWriter:
                 self._metadata["status"] = status
         self._write_fallback(upto)
         return self.saved_to
+
+    def publish(
+        self,
+        key: str,
+        arrays: dict[str, tuple[np.ndarray, tuple[str, ...]]] | None,
+        *,
+        metadata: dict[str, Any],
+        summary: dict[str, Any] | None = None,
+        spec: str | None = None,
+    ) -> str:
+        """Write a result derived from the stored corrected scan beside it, in Tiled.
+
+        Only after :meth:`close` put the final result in Tiled (a derived result never
+        stands in for a missing corrected scan). One attempt (the Tiled client retries
+        requests itself); the run's status is not touched. See :func:`write_product`.
+
+        Parameters
+        ----------
+        key : str
+            Node of the result in the run container.
+        arrays : dict of str to (ndarray, dims), optional
+            ``{key: ...}`` alone: an array node; otherwise a container of these arrays.
+        metadata : dict
+            Metadata of the result's node.
+        summary : dict, optional
+            Added to the run container's metadata under ``key`` (default ``metadata``).
+        spec : str, optional
+            Spec of a result container.
+
+        Returns
+        -------
+        str
+            Path of the result, relative to the client.
+
+        Raises
+        ------
+        ServiceError
+            If the corrected scan is not in Tiled, or the write fails.
+        """
+        if self.saved_to != "tiled" or self._container is None:
+            raise ServiceError(
+                f"run {self.raw_uid}: the corrected scan is not in Tiled "
+                f"(saved to {self.saved_to}): {key!r} not published"
+            )
+        metadata = jsonable(metadata)
+        with _UPLOAD_LOCK:
+            with self._cond:
+                self._metadata[key] = metadata if summary is None else jsonable(summary)
+                run_metadata = dict(self._metadata)
+            try:
+                write_product(self._container, key, arrays, metadata, spec=spec)
+                self._container.replace_metadata(metadata=run_metadata, drop_revision=True)
+            except Exception as err:
+                raise ServiceError(
+                    redact(f"run {self.raw_uid}: {key!r} not written: {type(err).__name__}: {err}")
+                ) from err
+        return f"{self.path}/{key}"
 
     def state(self) -> dict[str, Any]:
         """Upload state: frames appended / in Tiled, failures, last error, fallback path."""

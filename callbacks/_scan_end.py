@@ -1,0 +1,201 @@
+"""After a run is stored: its fill uncertainty and its crystal, published beside it in Tiled."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bcdi_online.inpainting import FillUncertainty
+from bcdi_online.phasing import RECOMMENDED_TREATMENT, Recipe, reconstruct_scan
+from bcdi_online.tiled_output import CorrectedScanWriter
+
+logger = logging.getLogger(__name__)
+
+FILL_SIGMA = "fill_sigma"
+"""Key of the fill uncertainty in the run container."""
+CRYSTAL = "crystal"
+"""Key of the crystal container in the run container."""
+CRYSTAL_SPEC = "BcdiCrystal"
+"""Tiled spec of the crystal container."""
+CRYSTAL_DIMS = ("z", "y", "x")
+"""Dimension names of the crystal arrays (real space, on the phased grid)."""
+
+
+@dataclass(frozen=True)
+class ScanEndSettings:
+    """What the live path adds to a run once its corrected scan is stored in Tiled."""
+
+    crystal: bool = False
+    """Reconstruct the crystal of every ``complete`` run (:func:`reconstruct_scan`)."""
+    uncertainty: FillUncertainty | None = None
+    """Calibration of the fill uncertainty written beside every stored corrected scan
+    with all its frames (``complete``, ``aborted``); None: not written."""
+    device: str | None = None
+    """Torch device of the reconstruction."""
+    region_shape: tuple[int, int, int] = (64, 128, 128)
+    """Box phased around the Bragg peak (scan voxels)."""
+    binning: tuple[int, int, int] | None = None
+    """Bin factors in the box; None: ``(1, 1, 1)`` on CUDA, ``(1, 2, 2)`` (a binned
+    preview) elsewhere."""
+    n_starts: int = 4
+    """Random starts of the reconstruction."""
+    recipe: Recipe | None = None
+    """Phasing recipe (None: the engine's default)."""
+
+    @property
+    def bins(self) -> tuple[int, int, int]:
+        """The bin factors used on :attr:`device`."""
+        if self.binning is not None:
+            return self.binning
+        return (1, 1, 1) if str(self.device or "cpu").startswith("cuda") else (1, 2, 2)
+
+
+def _plain(value: Any) -> Any:
+    """Metadata-safe copy: non-finite floats become None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float | np.floating) and not math.isfinite(float(value)):
+        return None
+    return value
+
+
+def publish_scan_end(
+    writer: CorrectedScanWriter,
+    mask: np.ndarray,
+    settings: ScanEndSettings,
+    status: str,
+    last_frame: float | None,
+) -> dict[str, Any]:
+    """Compute and publish the fill uncertainty and the crystal of a stored run.
+
+    Never raises and never changes the run's status: an error is logged and reported
+    (``error`` of the part concerned). A reconstruction that does not converge, or
+    fails, is published as metadata only (``converged: false``, ``reason``).
+
+    Parameters
+    ----------
+    writer : CorrectedScanWriter
+        The run's writer, closed, its result in Tiled.
+    mask : (ny, nx) bool ndarray
+        Gap mask.
+    settings : ScanEndSettings
+    status : str
+        The run's final status.
+    last_frame : float, optional
+        ``time.monotonic()`` when the scan's last frame arrived.
+
+    Returns
+    -------
+    dict
+        ``fill_sigma`` and ``crystal`` reports (path, seconds, verdict or error), for
+        the run's health.
+    """
+    report: dict[str, Any] = {}
+    if writer.saved_to != "tiled" or status not in ("complete", "aborted"):
+        return report
+    volume = writer.result()
+    sigma = None
+    if settings.uncertainty is not None:
+        try:
+            sigma, report[FILL_SIGMA] = _publish_sigma(writer, volume, mask, settings.uncertainty)
+        except Exception as err:
+            logger.exception("run %s: fill uncertainty not published", writer.raw_uid)
+            report[FILL_SIGMA] = {"error": f"{type(err).__name__}: {err}"}
+    if settings.crystal and status == "complete":
+        try:
+            report[CRYSTAL] = _publish_crystal(writer, volume, mask, sigma, settings, last_frame)
+        except Exception as err:
+            logger.exception("run %s: crystal not published", writer.raw_uid)
+            report[CRYSTAL] = {"error": f"{type(err).__name__}: {err}"}
+    return report
+
+
+def _publish_sigma(
+    writer: CorrectedScanWriter,
+    volume: np.ndarray,
+    mask: np.ndarray,
+    uncertainty: FillUncertainty,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    started = time.perf_counter()
+    sigma = uncertainty(volume, mask)
+    computed = time.perf_counter() - started
+    calibration = uncertainty.provenance
+    metadata = {
+        "units": "log1p(counts)",
+        "level": 0.68,
+        "meaning": "the expected intensity lies in expm1(log1p(corrected) +- fill_sigma) "
+        "with probability 0.68; 0 on measured voxels (and on bad pixels, which the "
+        "gap calibration does not cover)",
+        "calibration": {
+            key: calibration[key]
+            for key in ("model_sha256", "command", "coverage_68", "coverage_95")
+            if key in calibration
+        },
+        "compute_s": computed,
+    }
+    path = writer.publish(
+        FILL_SIGMA, {FILL_SIGMA: (sigma, ("frame", "y", "x"))}, metadata=_plain(metadata)
+    )
+    return sigma, {"path": path, "compute_s": computed, "seconds": time.perf_counter() - started}
+
+
+def _publish_crystal(
+    writer: CorrectedScanWriter,
+    volume: np.ndarray,
+    mask: np.ndarray,
+    sigma: np.ndarray | None,
+    settings: ScanEndSettings,
+    last_frame: float | None,
+) -> dict[str, Any]:
+    arrays: dict[str, tuple[np.ndarray, tuple[str, ...]]] | None = None
+    started = time.perf_counter()
+    try:
+        result = reconstruct_scan(
+            volume,
+            mask,
+            fill_sigma=sigma,
+            treatment=RECOMMENDED_TREATMENT,
+            region_shape=settings.region_shape,
+            binning=settings.bins,
+            recipe=settings.recipe,
+            n_starts=settings.n_starts,
+            device=settings.device,
+        )
+    except Exception as err:  # reported as a reconstruction that did not converge
+        logger.exception("run %s: scan-end reconstruction failed", writer.raw_uid)
+        metadata: dict[str, Any] = {
+            "converged": False,
+            "reason": f"the reconstruction failed: {type(err).__name__}: {err}",
+            "treatment": RECOMMENDED_TREATMENT,
+            "binning": list(settings.bins),
+            "seconds": time.perf_counter() - started,
+        }
+    else:
+        metadata = result.figures_of_merit()
+        if result.converged:
+            arrays = {
+                "modulus": (result.modulus, CRYSTAL_DIMS),
+                "phase": (result.phase, CRYSTAL_DIMS),
+                "support": (result.support, CRYSTAL_DIMS),
+            }
+    metadata.update(
+        n_starts=settings.n_starts,
+        device=settings.device or "cpu",
+        latency_s=None if last_frame is None else time.monotonic() - last_frame,
+    )
+    metadata = _plain(metadata)
+    path = writer.publish(CRYSTAL, arrays, metadata=metadata, spec=CRYSTAL_SPEC)
+    logger.info(
+        "run %s: crystal at %s, %s",
+        writer.raw_uid,
+        path,
+        "converged" if metadata["converged"] else f"NOT converged: {metadata['reason']}",
+    )
+    return {"path": path, **metadata}

@@ -1,0 +1,147 @@
+"""The scan end of a live run: fill uncertainty and crystal published beside the corrected scan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from bluesky.plans import scan
+from ophyd.sim import SynAxis
+
+from bcdi_online.callbacks import LiveInpainting, ScanEndSettings
+from bcdi_online.inpainting import FillUncertainty, GapInpainter
+from bcdi_online.phasing import RECOMMENDED_TREATMENT, Recipe
+from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1
+from bcdi_online.tiled_output import RetryPolicy
+
+N_FRAMES = 32  # small scans: the whole reconstruction takes a few seconds on one core
+ROI = 64
+QUICK = Recipe.parse("HIO**150 RAAR**100 ER**60")
+SETTINGS = ScanEndSettings(region_shape=(32, 64, 64), recipe=QUICK, device="cpu")
+WAIT = 120  # seconds for a run's worker, upload and scan-end products
+
+
+def mean_predictor(patches: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Cheap stand-in model: each window's mean measured count."""
+    keep = (~masks).float()
+    total = (patches * keep).sum(dim=(1, 2, 3), keepdim=True)
+    return (total / keep.sum(dim=(1, 2, 3), keepdim=True).clamp(min=1)).expand_as(patches)
+
+
+INPAINTER = GapInpainter(mean_predictor)
+
+
+@pytest.fixture(scope="module")
+def source() -> CrystalSource:
+    return CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=3)
+
+
+def live_run(run_engine, client, tmp_path, source, **options) -> tuple[str, LiveInpainting]:
+    """One live scan of ``source`` with the mean-count stand-in model."""
+    live = LiveInpainting(
+        client,
+        model=INPAINTER,
+        fallback_dir=tmp_path / "fallback",
+        retry=RetryPolicy(first_delay=0.02, max_delay=0.2, fallback_after=30.0),
+        **options,
+    )
+    eta = SynAxis(name="eta")
+    det = SimBcdiDetectorV1(source, eta, name="mpx")
+    (uid,) = run_engine(scan([det], eta, -0.5, 0.5, N_FRAMES), live).run_start_uids
+    assert live.wait(WAIT), live.health()
+    return uid, live
+
+
+def test_a_complete_run_publishes_its_crystal_and_fill_uncertainty(
+    run_engine, client, tmp_path, source
+):
+    uncertainty = FillUncertainty.load()
+    uid, live = live_run(
+        run_engine,
+        client,
+        tmp_path,
+        source,
+        crystal=True,
+        fill_uncertainty=uncertainty,
+        scan_end=SETTINGS,
+    )
+    node = client["bcdi_online"][uid]
+    assert node.metadata["status"] == "complete"
+    assert node.metadata["scan_end"] == {"crystal": True, "fill_uncertainty": True}
+
+    corrected = node["corrected"].read()
+    sigma = node["fill_sigma"].read()
+    assert sigma.shape == corrected.shape == (N_FRAMES, ROI, ROI)
+    assert sigma.dtype == np.float32 and np.all(np.isfinite(sigma))
+    assert np.all(sigma[:, ~source.mask] == 0) and np.all(sigma[:, source.mask] > 0)
+    np.testing.assert_array_equal(sigma, uncertainty(corrected, source.mask))
+    assert node["fill_sigma"].metadata["units"] == "log1p(counts)"
+
+    crystal = node["crystal"]
+    foms = crystal.metadata
+    assert foms["converged"] is True and foms["reason"] == ""
+    assert foms["treatment"] == RECOMMENDED_TREATMENT
+    assert foms["binning"] == [1, 2, 2] and foms["region"] == [0, 32, 0, 64, 0, 64]
+    assert foms["latency_s"] >= foms["seconds"] > 0
+    assert 0.8 <= foms["mode_weight"] <= 1 and np.isfinite(foms["llk"])
+    assert node.metadata["crystal"] == foms  # the run's metadata says it too
+    modulus, phase = crystal["modulus"].read(), crystal["phase"].read()
+    support = crystal["support"].read()
+    assert modulus.shape == phase.shape == support.shape == (32, 32, 32)
+    assert modulus.dtype == phase.dtype == np.float32 and support.dtype == bool
+    assert modulus.max() == pytest.approx(1.0)
+    assert np.all(phase[~support] == 0) and 64 <= support.sum() <= 0.25 * support.size
+    health = live.health()[uid]
+    assert health["phase"] == "done" and health["scan_end"]["crystal"]["converged"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        # on an 8 x 8 x 8 grid the crystal is a few voxels: no trustworthy support
+        (ScanEndSettings(region_shape=(8, 16, 16), recipe=QUICK, device="cpu"), "support"),
+        # bins larger than the region: the reconstruction raises
+        (
+            ScanEndSettings(region_shape=(4, 8, 8), binning=(8, 1, 1), recipe=QUICK),
+            "the reconstruction failed",
+        ),
+    ],
+    ids=["not-converged", "raises"],
+)
+def test_a_failed_reconstruction_is_recorded_without_arrays(
+    run_engine, client, tmp_path, source, settings, reason
+):
+    uid, live = live_run(
+        run_engine,
+        client,
+        tmp_path,
+        source,
+        crystal=True,
+        fill_uncertainty=False,
+        scan_end=settings,
+    )
+    node = client["bcdi_online"][uid]
+    assert node.metadata["status"] == "complete"  # the corrected scan is still good
+    crystal = node["crystal"]
+    assert crystal.metadata["converged"] is False and reason in crystal.metadata["reason"]
+    assert list(crystal) == []  # no modulus, phase or support
+    assert node.metadata["crystal"]["converged"] is False
+    assert "fill_sigma" not in node
+    assert live.health()[uid]["status"] == "complete"
+
+
+def test_defaults_on_cpu_with_an_uncalibrated_model_add_nothing(
+    run_engine, client, tmp_path, source
+):
+    uid, live = live_run(run_engine, client, tmp_path, source)
+    assert not live.scan_end.crystal and live.scan_end.uncertainty is None
+    node = client["bcdi_online"][uid]
+    assert node.metadata["status"] == "complete"
+    assert "crystal" not in node and "fill_sigma" not in node
+    assert node.metadata["scan_end"] == {"crystal": False, "fill_uncertainty": False}
+
+
+def test_the_shipped_model_gets_the_shipped_calibration(client):
+    live = LiveInpainting(client, crystal=False)
+    assert live.scan_end.uncertainty == FillUncertainty.load()
+    assert live.scan_end.bins == (1, 2, 2)  # a binned preview on CPU
