@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 
 from bcdi_online.inpainting import FillUncertainty
-from bcdi_online.phasing import RECOMMENDED_TREATMENT, Recipe, reconstruct_scan
+from bcdi_online.phasing import (
+    RECOMMENDED_TREATMENT,
+    Recipe,
+    ScanReconstruction,
+    crystal_figure,
+    reconstruct_scan,
+)
 from bcdi_online.tiled_output import CorrectedScanWriter
 
 logger = logging.getLogger(__name__)
@@ -24,6 +30,8 @@ CRYSTAL_SPEC = "BcdiCrystal"
 """Tiled spec of the crystal container."""
 CRYSTAL_DIMS = ("z", "y", "x")
 """Dimension names of the crystal arrays (real space, on the phased grid)."""
+FIGURE_DIMS = ("row", "column", "rgba")
+"""Dimension names of the crystal's picture (central slices, an RGBA image)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,16 @@ def _publish_sigma(
     return sigma, {"path": path, "compute_s": computed, "seconds": time.perf_counter() - started}
 
 
+def _rendered(result: ScanReconstruction, raw_uid: str) -> np.ndarray:
+    """Return :func:`crystal_figure` of a reconstruction as an RGBA image, ``(rows, cols, 4)``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = crystal_figure(result, title=f"run {raw_uid[:8]}")
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba(), dtype=np.uint8).copy()
+
+
 def _publish_crystal(
     writer: CorrectedScanWriter,
     volume: np.ndarray,
@@ -184,6 +202,7 @@ def _publish_crystal(
                 "modulus": (result.modulus, CRYSTAL_DIMS),
                 "phase": (result.phase, CRYSTAL_DIMS),
                 "support": (result.support, CRYSTAL_DIMS),
+                "figure": (_rendered(result, writer.raw_uid), FIGURE_DIMS),
             }
     metadata.update(
         n_starts=settings.n_starts,

@@ -91,6 +91,9 @@ def test_a_complete_run_publishes_its_crystal_and_fill_uncertainty(
     assert modulus.dtype == phase.dtype == np.float32 and support.dtype == bool
     assert modulus.max() == pytest.approx(1.0)
     assert np.all(phase[~support] == 0) and 64 <= support.sum() <= 0.25 * support.size
+    figure = crystal["figure"].read()  # central slices, as crystal.png shows them
+    assert figure.dtype == np.uint8 and figure.ndim == 3 and figure.shape[2] == 4
+    assert figure.shape[0] > 100 and len(np.unique(figure[..., 0])) > 10  # not blank
     health = live.health()[uid]
     assert health["phase"] == "done" and health["scan_end"]["crystal"]["converged"]
 
@@ -124,7 +127,7 @@ def test_a_failed_reconstruction_is_recorded_without_arrays(
     assert node.metadata["status"] == "complete"  # the corrected scan is still good
     crystal = node["crystal"]
     assert crystal.metadata["converged"] is False and reason in crystal.metadata["reason"]
-    assert list(crystal) == []  # no modulus, phase or support
+    assert list(crystal) == []  # no modulus, phase, support or figure
     assert node.metadata["crystal"]["converged"] is False
     assert "fill_sigma" not in node
     assert live.health()[uid]["status"] == "complete"
