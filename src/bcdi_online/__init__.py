@@ -7,6 +7,8 @@ from typing import Any
 
 from ._errors import (
     BcdiOnlineError,
+    ConfigurationError,
+    ConfigurationTypeError,
     GapMaskError,
     InputDataError,
     ModelError,
@@ -24,6 +26,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "BcdiOnlineError",
+    "ConfigurationError",
+    "ConfigurationTypeError",
     "GapInpainter",
     "GapMaskError",
     "InputDataError",

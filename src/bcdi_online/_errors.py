@@ -43,5 +43,13 @@ class PhasingError(BcdiOnlineError, ValueError):
     """Phase-retrieval inputs or settings are invalid, or a reconstruction cannot be made."""
 
 
+class ConfigurationError(BcdiOnlineError, ValueError):
+    """A setting or argument is outside its allowed values (or of the wrong kind)."""
+
+
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """A setting or argument is of the wrong type."""
+
+
 class ServiceError(BcdiOnlineError, RuntimeError):
     """A service (Tiled, the 0MQ proxy) refuses, cannot be reached, or is set up unsafely."""

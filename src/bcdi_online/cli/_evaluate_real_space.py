@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .._errors import ConfigurationError
 from ._options import check_device, model_path
 
 
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     practices = [p for p in PRACTICES if args.practices is None or p.name in args.practices]
     if args.practices is not None and len(practices) != len(set(args.practices)):
         known = ", ".join(p.name for p in PRACTICES)
-        raise ValueError(f"--practices {args.practices}: known practices are {known}")
+        raise ConfigurationError(f"--practices {args.practices}: known practices are {known}")
     recipe = Recipe.parse(args.recipe) if args.recipe else Recipe()
     crop = tuple(args.crop)
     out = Path(args.out)

@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._errors import ConfigurationError
+
 if TYPE_CHECKING:
     from ..callbacks import LiveInpainting
 
@@ -91,10 +93,10 @@ def check_device(device: str | None) -> None:
     if device is None or not device.startswith("cuda"):
         return
     if not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: no CUDA device is available to torch")
+        raise ConfigurationError(f"--device {device}: no CUDA device is available to torch")
     index = int(device.partition(":")[2] or 0)
     if index >= torch.cuda.device_count():
-        raise ValueError(
+        raise ConfigurationError(
             f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) available"
         )
 

@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from .._errors import ConfigurationError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``make-training-data`` to ``parser``."""
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training import generate_training_set
 
     if args.volumes < 1:
-        raise ValueError(f"--volumes {args.volumes} must be >= 1")
+        raise ConfigurationError(f"--volumes {args.volumes} must be >= 1")
     started = time.perf_counter()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     path = generate_training_set(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .._errors import UnknownDetectorError
+from .._errors import ConfigurationTypeError, UnknownDetectorError
 from ._spec import DetectorSpec
 
 _UM55 = (55e-6, 55e-6)
@@ -200,7 +200,7 @@ def get_detector(name: str) -> DetectorSpec:
 
     """
     if not isinstance(name, str):
-        raise TypeError(f"detector name must be a str, got {type(name).__name__}")
+        raise ConfigurationTypeError(f"detector name must be a str, got {type(name).__name__}")
     try:
         return _BY_SQUASHED[_squash(name)]
     except KeyError as err:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._errors import ConfigurationError
+
 
 @dataclass(frozen=True)
 class DetectorSpec:
@@ -47,7 +49,7 @@ class DetectorSpec:
         for axis in (0, 1):
             pitch = self.module_shape[axis] + self.module_gap[axis]
             if (self.shape[axis] + self.module_gap[axis]) % pitch:
-                raise ValueError(
+                raise ConfigurationError(
                     f"{self.name}: frame size {self.shape[axis]} along axis {axis} is not "
                     f"a whole number of {self.module_shape[axis]}-px modules with "
                     f"{self.module_gap[axis]}-px gaps"

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import ConfigurationError, InputDataError
 from ..phasing import Recipe, compare, phase_retrieval
 from ._metrics import amplitude_error, gap_ratios
 from ._real_space_cases import RealSpaceCase
@@ -69,7 +70,7 @@ PRACTICES: tuple[Practice, ...] = (
 def crop_centre(volume: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Return the centred ``shape`` block of a volume (the Bragg peak is at the centre)."""
     if any(m > n for m, n in zip(shape, volume.shape, strict=True)):
-        raise ValueError(f"crop {shape} is larger than the volume {volume.shape}")
+        raise InputDataError(f"crop {shape} is larger than the volume {volume.shape}")
     index = tuple(
         slice((n - m) // 2, (n - m) // 2 + m) for n, m in zip(volume.shape, shape, strict=True)
     )
@@ -168,7 +169,7 @@ def reconstruct_case(
         sigma = None
         if "soft" in practice.treatment:
             if fill_sigma is None:
-                raise ValueError(f"practice {practice.name!r} needs fill_sigma")
+                raise ConfigurationError(f"practice {practice.name!r} needs fill_sigma")
             sigma = crop_centre(fill_sigma, crop)
         started = time.perf_counter()
         if practice.gap_free:

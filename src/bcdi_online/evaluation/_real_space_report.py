@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import InputDataError
 from ._real_space import SUCCESS_PHASE_ERROR
 
 
@@ -65,7 +66,7 @@ def summarise_real_space(
     """
     rows = list(rows)
     if not rows:
-        raise ValueError("no reconstructions to summarise")
+        raise InputDataError("no reconstructions to summarise")
     groups, practices = _groups(rows), _practices(rows)
 
     def median(key: str, fmt: str) -> Any:

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import InputDataError
+
 #: Columns of the table: (header, row key, format).
 _COLUMNS = (
     ("strict PCC", "strict_pcc", ".4f"),
@@ -67,12 +69,12 @@ def summarise(
     """
     rows = list(rows)
     if not rows:
-        raise ValueError("no scores to summarise")
+        raise InputDataError("no scores to summarise")
     needed = {"case", "width", "cross", "method"} | {key for _, key, _ in _COLUMNS}
     for row in rows:
         missing = needed - set(row)
         if missing:
-            raise ValueError(f"score row {dict(row)} lacks {sorted(missing)}")
+            raise InputDataError(f"score row {dict(row)} lacks {sorted(missing)}")
     columns = list(_COLUMNS)
     if all(all(key in row for _, key, _ in _AMPLITUDE_COLUMNS) for row in rows):
         columns[-1:-1] = _AMPLITUDE_COLUMNS

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from .._errors import ConfigurationError
+
 
 class BatchSize:
     """The batch size an inpainter's streams use, halved for good on out-of-memory.
@@ -30,7 +32,7 @@ class BatchSize:
 
     def __init__(self, requested: int) -> None:
         if requested < 1:
-            raise ValueError(f"batch size {requested} must be >= 1")
+            raise ConfigurationError(f"batch size {requested} must be >= 1")
         self.requested = self.value = requested
         self.halvings = 0
         self._lock = threading.Lock()

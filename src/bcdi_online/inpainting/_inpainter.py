@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._errors import ConfigurationError, ConfigurationTypeError
 from ._batch import BatchSize
 from ._checks import check_volume
 from ._plan import WindowPlan
@@ -24,12 +25,14 @@ def _as_predictor(model: Any, device: str | torch.device | None, precision: str)
         return ModelPredictor(model, device, precision=precision)  # type: ignore[arg-type]
     if callable(model):
         if precision != "fp32":
-            raise ValueError(
+            raise ConfigurationError(
                 f"precision {precision!r} applies to a model the inpainter wraps, not to a "
                 f"ready predictor ({type(model).__name__}): set it on the predictor"
             )
         return model
-    raise TypeError(f"model must be a path, a GapUNet, a predictor or None, not {type(model)}")
+    raise ConfigurationTypeError(
+        f"model must be a path, a GapUNet, a predictor or None, not {type(model)}"
+    )
 
 
 class GapInpainter:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .._errors import GapMaskError
+from .._errors import ConfigurationError, GapMaskError
 from ..detectors import stripes
 
 
@@ -52,12 +52,12 @@ class WindowPlan:
 
     def __post_init__(self) -> None:
         if not 0 <= self.tail_depth <= self.depth or self.tail_depth % self.size_multiple:
-            raise ValueError(
+            raise ConfigurationError(
                 f"tail_depth {self.tail_depth} must be a multiple of size_multiple "
                 f"{self.size_multiple} in [0, depth {self.depth}]"
             )
         if self.end_margin < 0:
-            raise ValueError(f"end_margin {self.end_margin} must be >= 0")
+            raise ConfigurationError(f"end_margin {self.end_margin} must be >= 0")
 
     @property
     def tail_reserve(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .._errors import ConfigurationError
 from ._checkpoint import default_device
 from ._normalise import denormalise, normalise
 from ._unet import GapUNet
@@ -52,7 +53,7 @@ class ModelPredictor:
         channels_last: bool = False,
     ) -> None:
         if precision not in PRECISIONS:
-            raise ValueError(f"precision {precision!r} is not one of {sorted(PRECISIONS)}")
+            raise ConfigurationError(f"precision {precision!r} is not one of {sorted(PRECISIONS)}")
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device).eval()
         if channels_last:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._errors import ConfigurationError
+
 
 def _conv(c_in: int, c_out: int, *, stride: int = 1, dilation: int = 1) -> nn.Sequential:
     return nn.Sequential(
@@ -62,7 +64,9 @@ class GapUNet(nn.Module):
     def __init__(self, base_channels: int = 16, blocks: int = 0) -> None:
         super().__init__()
         if base_channels < 1 or blocks < 0:
-            raise ValueError(f"base_channels {base_channels} must be >= 1, blocks {blocks} >= 0")
+            raise ConfigurationError(
+                f"base_channels {base_channels} must be >= 1, blocks {blocks} >= 0"
+            )
         c = base_channels
         self.config: dict[str, int] = {"base_channels": base_channels}
         if blocks:

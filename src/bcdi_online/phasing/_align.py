@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from .._errors import PhasingError
 from ._operators import DIMS
 
 
@@ -100,7 +101,7 @@ def register(obj: torch.Tensor, ref: torch.Tensor, *, subvoxel: bool = True) -> 
         if best is None or height > best[0]:
             best = (height, match_phase(shift(candidate, offsets), ref))
     if best is None:  # pragma: no cover - the loop runs twice
-        raise RuntimeError("no candidate")
+        raise PhasingError("no candidate")
     return best[1]
 
 

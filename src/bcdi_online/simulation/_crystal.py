@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._errors import SimulationError
 from ._params import CrystalParams
 
 
@@ -130,7 +131,7 @@ def signed_distance(
         plane = (nz * z + ny * y + nx * x - d).astype(np.float32)
         sdf = plane if sdf is None else np.maximum(sdf, plane)
     if sdf is None:
-        raise ValueError("a polyhedron needs at least one facet")
+        raise SimulationError("a polyhedron needs at least one facet")
     return sdf
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import matplotlib
 
+from .._errors import InputDataError
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -39,11 +41,11 @@ def plot_central_slices(
         The written file.
     """
     if not volumes:
-        raise ValueError("plot_central_slices needs at least one volume")
+        raise InputDataError("plot_central_slices needs at least one volume")
     first = next(iter(volumes.values()))
     shapes = {name: np.shape(v) for name, v in volumes.items()}
     if first.ndim != 3 or len(set(shapes.values())) != 1:
-        raise ValueError(f"volumes must be 3D and of one shape, got shapes {shapes}")
+        raise InputDataError(f"volumes must be 3D and of one shape, got shapes {shapes}")
     if center is None:
         z, y, x = (int(i) for i in np.unravel_index(np.argmax(first), first.shape))
         center = (z, y, x)

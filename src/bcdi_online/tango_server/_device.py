@@ -29,6 +29,7 @@ from typing import Any
 from tango import DevState
 from tango.server import Device, attribute, command, device_property
 
+from .._errors import ServiceError
 from .._redact import redact, register_secret
 from ..callbacks import LiveInpainting, LiveService
 
@@ -151,16 +152,16 @@ class BcdiOnline(Device):
     def Start(self) -> None:  # noqa: N802 (Tango command names)
         """Listen to the proxy again after ``Stop`` (or after the dispatcher failed)."""
         if self._startup.is_alive():
-            raise RuntimeError("still starting (state INIT): it listens once started")
+            raise ServiceError("still starting (state INIT): it listens once started")
         if self._service is None:
-            raise RuntimeError(str(self._fault))
+            raise ServiceError(str(self._fault))
         self._service.start()
 
     @command(dtype_out=(str,), doc_out="uids of runs left running after the grace period")
     def Stop(self) -> list[str]:  # noqa: N802
         """Stop listening; wait up to ``Grace`` seconds for runs in progress."""
         if self._startup.is_alive():
-            raise RuntimeError("still starting (state INIT): Stop once it is ON")
+            raise ServiceError("still starting (state INIT): Stop once it is ON")
         if self._service is None:
             return []
         return self._service.stop(self.Grace)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import ServiceError
 from ._settings import SPEC
 
 
@@ -70,7 +71,7 @@ def write_frames(node: Any, array: Any, block: np.ndarray, offset: int) -> Any:
         array = node["corrected"]
     if array is None:
         if offset != 0:
-            raise RuntimeError(f"corrected array missing in Tiled, cannot write at {offset}")
+            raise ServiceError(f"corrected array missing in Tiled, cannot write at {offset}")
         return node.write_array(block, key="corrected", dims=("frame", "y", "x"))
     array.patch(block, offset=(offset, 0, 0), extend=True)
     return array

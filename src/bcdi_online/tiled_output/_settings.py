@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .._errors import ConfigurationError
+
 DEFAULT_GROUP = "bcdi_online"
 """Container, under the client node given to the writer, holding one container per raw run."""
 
@@ -56,7 +58,7 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.fallback_after < 0 or self.first_delay < 0 or self.max_delay < 0:
-            raise ValueError(f"retry delays must be >= 0, got {self}")
+            raise ConfigurationError(f"retry delays must be >= 0, got {self}")
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after ``failures`` consecutive failures (>= 1)."""

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .._errors import ServiceError
+from .._errors import ConfigurationError, InputDataError, ServiceError
 from .._redact import redact
 from ._fallback import default_fallback_dir, jsonable, write_fallback
 from ._layout import create_run_container, write_frames, write_product
@@ -137,12 +137,12 @@ class CorrectedScanWriter:
         """
         frames = np.ascontiguousarray(frames, dtype=np.float32)
         if frames.ndim != 3:
-            raise ValueError(f"frames must be (k, ny, nx), got shape {frames.shape}")
+            raise InputDataError(f"frames must be (k, ny, nx), got shape {frames.shape}")
         with self._cond:
             if self._closing:
-                raise RuntimeError(f"writer of run {self.raw_uid} is closed")
+                raise ServiceError(f"writer of run {self.raw_uid} is closed")
             if self._slabs and frames.shape[1:] != self._slabs[0].shape[1:]:
-                raise ValueError(
+                raise InputDataError(
                     f"frame shape {frames.shape[1:]} does not match {self._slabs[0].shape[1:]}"
                 )
             if len(frames):
@@ -173,7 +173,7 @@ class CorrectedScanWriter:
         """
         with _UPLOAD_LOCK, self._cond:  # not in the middle of an upload of these slabs
             if not 0 <= n_frames <= self._n_appended:
-                raise ValueError(
+                raise InputDataError(
                     f"cannot rewind to frame {n_frames}: {self._n_appended} frames appended"
                 )
             kept, total = [], 0
@@ -220,7 +220,7 @@ class CorrectedScanWriter:
             (:attr:`last_error`, :attr:`save_error`).
         """
         if status not in FINAL_STATUSES:
-            raise ValueError(f"status must be one of {FINAL_STATUSES}, got {status!r}")
+            raise ConfigurationError(f"status must be one of {FINAL_STATUSES}, got {status!r}")
         with self._cond:
             self._metadata.update(jsonable(metadata), status=status)
             self._dirty, self._closing = True, True

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from rich.progress import track
 
+from .._errors import ConfigurationError, InputDataError
 from ..simulation import CrystalParams, simulate_volume
 from ._masks import random_gap_mask
 
@@ -150,9 +151,9 @@ def generate_training_set(
     Path
     """
     if not 0.0 <= effects_fraction <= 1.0:
-        raise ValueError(f"effects_fraction {effects_fraction} outside [0, 1]")
+        raise ConfigurationError(f"effects_fraction {effects_fraction} outside [0, 1]")
     if workers < 0:
-        raise ValueError(f"workers {workers} must be >= 0")
+        raise ConfigurationError(f"workers {workers} must be >= 0")
     out: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[int]]] = {
         w: ([], [], []) for w in PATCH_WIDTHS
     }
@@ -232,7 +233,7 @@ class PatchSet:
         brightest voxel (the Bragg peak's core when the patch holds it).
         """
         if len(self) == 0:
-            raise ValueError(f"no training patches of width {self.width} to draw from")
+            raise InputDataError(f"no training patches of width {self.width} to draw from")
         pick = torch.from_numpy(rng.integers(0, len(self), size)).to(self.counts.device)
         counts, expected = self.counts[pick].clone(), self.expected[pick].clone()
         _, d, h, w = counts.shape

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional
 
+from .._errors import ConfigurationError
+
 
 def _local_mean(x: torch.Tensor, k: int) -> torch.Tensor:
     return functional.avg_pool3d(x, k, stride=1, padding=k // 2, count_include_pad=False)
@@ -100,7 +102,7 @@ def gap_loss(
     parts = {"l1": l1.item(), "ssim": ssim.item(), "grad": grad.item() / 3}
     if amplitude_weight > 0:
         if scale is None:
-            raise ValueError("the amplitude term needs the patches' normalisation scales")
+            raise ConfigurationError("the amplitude term needs the patches' normalisation scales")
         amplitude = amplitude_l1(pred, target, gap, scale)
         loss = loss + amplitude_weight * amplitude
         parts["amplitude"] = amplitude.item()

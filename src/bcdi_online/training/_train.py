@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .._errors import ConfigurationError, InputDataError
 from ..model import GapUNet, load_model, normalise, save_model
 from ._dataset import PatchSet
 from ._losses import amplitude_l1, gap_loss
@@ -137,7 +138,7 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
         Continue from ``out_dir/last.pt`` when it exists (model, optimiser, step, RNG).
     """
     if config.precision not in TRAIN_PRECISIONS:
-        raise ValueError(
+        raise ConfigurationError(
             f"precision {config.precision!r} is not one of {sorted(TRAIN_PRECISIONS)}"
         )
     autocast = TRAIN_PRECISIONS[config.precision]
@@ -150,7 +151,7 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
         n_volumes = int(f.attrs["n_volumes"])
     split = n_volumes - config.validation_volumes
     if not 0 < split < n_volumes:
-        raise ValueError(
+        raise ConfigurationError(
             f"validation_volumes {config.validation_volumes} must leave volumes for both "
             f"training and validation out of the {n_volumes} in {config.data!r}"
         )
@@ -159,7 +160,7 @@ def train(config: TrainConfig, *, resume: bool = True) -> Path:
     for name, sets in (("training", train_sets), ("validation", val_sets)):
         for width, patch_set in sets.items():
             if len(patch_set) == 0:
-                raise ValueError(
+                raise InputDataError(
                     f"{config.data!r} has no width-{width} patches in its {name} volumes "
                     "(simulation grids too small?)"
                 )
