@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from contextlib import suppress
-from typing import Annotated as A
+from typing import Annotated
 
 import numpy as np
 from ophyd_async.core import (
@@ -61,11 +61,11 @@ class LimaDriver(TangoDevice):
     acq_expo_time: SignalRW[float]
     latency_time: SignalRW[float]
     acq_trigger_mode: SignalRW[str]
-    acq_status: A[SignalR[str], _POLL]
+    acq_status: Annotated[SignalR[str], _POLL]
     acq_status_fault_error: SignalR[str]
-    last_image_ready: A[SignalR[int], _POLL]
-    last_image_saved: A[SignalR[int], _POLL]
-    ready_for_next_image: A[SignalR[bool], _POLL]
+    last_image_ready: Annotated[SignalR[int], _POLL]
+    last_image_saved: Annotated[SignalR[int], _POLL]
+    ready_for_next_image: Annotated[SignalR[bool], _POLL]
     image_width: SignalR[int]
     image_height: SignalR[int]
     image_type: SignalR[str]
@@ -268,8 +268,10 @@ class LimaDetector(StandardDetector):
 
 
 class SimLimaDetector(LimaDetector):
-    """:class:`LimaDetector` of a :class:`SimLimaCCDs`: its configuration also carries
-    ``detector_name``, ``roi`` and ``maxipix_gap``, from which consumers rebuild the gap mask.
+    """A :class:`LimaDetector` of a :class:`SimLimaCCDs`, with the simulated geometry.
+
+    Its configuration also carries ``detector_name``, ``roi`` and ``maxipix_gap``, from
+    which consumers rebuild the gap mask.
 
     Parameters are those of :class:`LimaDetector`.
     """

@@ -323,13 +323,15 @@ class SimLimaCCDs(Device):
 
     @command
     def stopAcq(self) -> None:  # noqa: N802
-        """End the acquisition after the frame in progress (``acq_status`` Ready, the file
-        closed, once it has)."""
+        """End the acquisition after the frame in progress.
+
+        ``acq_status`` is Ready, and the file closed, once it has.
+        """
         self._abort()
 
     @command
     def abortAcq(self) -> None:  # noqa: N802
-        """Same as ``stopAcq`` here (frames taken are kept)."""
+        """Stop as ``stopAcq`` does (frames taken are kept)."""
         self._abort()
 
     @command
@@ -365,7 +367,7 @@ class SimLimaCCDs(Device):
         return float(self._motor.read_attribute("position").value)
 
     def _acquire(self, nb_frames: int, multi: bool) -> None:
-        """The acquisition thread: frames until ``nb_frames`` (0: until stopAcq)."""
+        """Take frames until ``nb_frames`` (0: until stopAcq): the acquisition thread."""
         index = 0
         start = time.monotonic()
         try:
@@ -411,8 +413,11 @@ class SimLimaCCDs(Device):
         self._push("ready_for_next_image", False)
 
     def _abort(self) -> None:
-        """Ask the acquisition thread to end (it closes the file and pushes the events:
-        it is never joined here, as a command holds the device lock its pushes need)."""
+        """Ask the acquisition thread to end.
+
+        The thread closes the file and pushes the events; it is never joined here, as a
+        command holds the device lock its pushes need.
+        """
         self._stop.set()
         if not self._running():  # prepared, never started: nobody else closes the file
             self._prepared = False

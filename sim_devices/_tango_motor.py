@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated as A
+from typing import Annotated
 
 from ophyd_async.core import (
     MovableLogic,
@@ -37,7 +37,7 @@ class _TangoAxisMoveLogic(MovableLogic[float]):
 class TangoRockingMotor(TangoDevice, StandardReadable, StandardMovable[float]):
     """A rocking motor served by Tango (e.g. :class:`SimRockingAxis`), for ophyd-async.
 
-    ``position`` is read (hinted: data key ``<name>-position``) and written to move; the
+    ``position`` is read (hinted: data key ``<name>``) and written to move; the
     move ends when ``state`` is ON again. Built like ``ophyd_async.tango.demo.DemoMotor``.
 
     Parameters
@@ -50,12 +50,14 @@ class TangoRockingMotor(TangoDevice, StandardReadable, StandardMovable[float]):
         Device name.
     """
 
-    position: A[SignalRW[float], TangoPolling(0.05), Format.HINTED_SIGNAL]
-    state: A[SignalR[DevStateEnum], TangoPolling(0.05)]
+    position: Annotated[SignalRW[float], TangoPolling(0.05), Format.HINTED_SIGNAL]
+    state: Annotated[SignalR[DevStateEnum], TangoPolling(0.05)]
     stop_: TriggerableCommand
 
     def __init__(self, trl: str, support_events: bool = True, name: str = "") -> None:
-        super().__init__(trl, support_events=support_events, name=name, auto_fill_signals=False)
+        # filled from the server, as DemoMotor is: a declared ``stop_`` (trailing underscore:
+        # ``stop`` is a bluesky verb) is only matched to ``stop`` when auto-filling
+        super().__init__(trl, support_events=support_events, name=name)
 
     @cached_property
     def movable_logic(self) -> MovableLogic:

@@ -32,7 +32,7 @@ class SimRockingAxis(Device):
 
     @attribute(dtype=float, access=AttrWriteType.READ_WRITE, unit="deg", format="%8.5f")
     def position(self) -> float:
-        """The angle now, in degrees."""
+        """Return the angle now, in degrees."""
         return self._position
 
     def write_position(self, target: float) -> None:
@@ -62,8 +62,7 @@ class SimRockingAxis(Device):
 
     @attribute(dtype=DevState, access=AttrWriteType.READ)
     def state(self) -> DevState:
-        """The device state as an attribute (ON still, MOVING on the way), as
-        ophyd-async's Tango motors read it."""
+        """Return the state (ON still, MOVING on the way): ophyd-async reads it here."""
         return self.get_state()
 
     @command

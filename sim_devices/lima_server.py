@@ -80,8 +80,10 @@ def serve_without_database(
 
 
 def run_with_database() -> None:
-    """Entry point ``SimLimaCCDs``: both device classes as one server, Tango's arguments
-    (``SimLimaCCDs <instance>``, the devices registered in the Tango database)."""
+    """Run both device classes as the ``SimLimaCCDs`` server of a Tango database.
+
+    Entry point ``SimLimaCCDs <instance>``, Tango's usual arguments.
+    """
     run((SimLimaCCDs, SimRockingAxis))
 
 
@@ -95,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-frames", type=int, default=64, help="rocking steps simulated")
     parser.add_argument("--roi-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eta", type=float, nargs=2, default=(-0.5, 0.5), metavar=("START", "STOP"))
+    parser.add_argument(
+        "--eta", type=float, nargs=2, default=(-0.5, 0.5), metavar=("START", "STOP")
+    )
     parser.add_argument("--move-time", type=float, default=0.0, help="seconds a move takes")
     args = parser.parse_args(argv)
     lima = {
