@@ -151,7 +151,22 @@ class LimaAcquireLogic(DetectorAcquireLogic):
             with suppress(asyncio.CancelledError):
                 await self.task
             self.task = None
-        await self.driver.stopAcq.trigger()
+        await stop_acquisition(self.driver)
+
+
+async def stop_acquisition(driver: LimaDriver, timeout: float = 10.0) -> None:
+    """``stopAcq``, then wait until the acquisition has ended (``acq_status`` not Running).
+
+    ``acq_status`` is read from the device here, not from its events: a change event
+    still on its way would say Ready before the acquisition has started or ended.
+    """
+    await driver.stopAcq.trigger()
+    proxy = driver.get_proxy()
+    if proxy is None:  # a mock device
+        return
+    async with asyncio.timeout(timeout):
+        while (await proxy.read_attribute("acq_status")).value == "Running":  # type: ignore[misc]
+            await asyncio.sleep(0.02)
 
 
 def _frames_saved(last_image_saved: int) -> int:
@@ -211,7 +226,7 @@ class LimaDataLogic(DetectorDataLogic):
 
     async def stop(self) -> None:
         """End the acquisition: LIMA closes the file."""
-        await self.driver.stopAcq.trigger()
+        await stop_acquisition(self.driver)
 
     def get_hinted_fields(self, datakey_name: str) -> Sequence[str]:
         """Return the hinted field: the frames."""
