@@ -63,6 +63,32 @@ def wait_for_state(
     return state
 
 
+class Events:
+    """Values of change events of one attribute, as a Taurus-like client receives them."""
+
+    def __init__(self, device: tango.DeviceProxy, attribute: str) -> None:
+        self.values: list = []
+        self.errors: list[str] = []
+        self.device = device
+        self.id = device.subscribe_event(attribute, tango.EventType.CHANGE_EVENT, self.push)
+
+    def push(self, event) -> None:
+        if event.err:
+            self.errors.append(str(event.errors[0].desc))
+        else:
+            self.values.append(event.attr_value.value)
+
+    def wait_for(self, value, timeout: float = 30.0) -> list:
+        """The values received, once ``value`` is among them (or after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while value not in self.values and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.values
+
+    def close(self) -> None:
+        self.device.unsubscribe_event(self.id)
+
+
 def test_device_inpaints_a_published_scan_and_reports_it(
     run_engine, zmq_proxy, tiled_server, wait_for_corrected, free_tcp_port, tmp_path
 ):
@@ -79,6 +105,9 @@ def test_device_inpaints_a_published_scan_and_reports_it(
         assert wait_for_state(device) == tango.DevState.ON
         assert "listening on" in device.status()
         assert device.LastRunUid == "" and device.LastRunStatus == ""
+        states = Events(device, "State")  # pushed by the device: no polling configured
+        statuses = Events(device, "LastRunStatus")
+        frames = Events(device, "FramesFinal")
         time.sleep(2.5)  # 0MQ "slow joiner": let the SUB socket connect before publishing
 
         publisher = Publisher(f"127.0.0.1:{in_port}", serializer=msgpack_serializer)
@@ -95,9 +124,21 @@ def test_device_inpaints_a_published_scan_and_reports_it(
         expected = inpaint(source.acquired.data, source.mask, device="cpu")
         np.testing.assert_allclose(corrected, expected, rtol=1e-4, atol=1e-3)
 
+        # a subscriber saw the run go by: RUNNING then ON, running then complete
+        assert statuses.wait_for("complete")[-2:] == ["running", "complete"]
+        seen = states.wait_for(tango.DevState.ON)
+        assert seen[0] == tango.DevState.ON and tango.DevState.RUNNING in seen
+        assert seen[-1] == tango.DevState.ON
+        assert frames.wait_for(N_FRAMES)[-1] == N_FRAMES and frames.values == sorted(frames.values)
+        assert not (states.errors or statuses.errors or frames.errors)
+        for events in (states, statuses, frames):
+            events.close()
+
         assert device.LastRunUid == uid
         assert device.LastRunStatus == "complete"
         assert device.CorrectedNode == f"bcdi_online/{uid}"
+        assert device.SavedTo == "tiled" and device.LocalFallback == ""
+        assert "complete" in device.getAttrStringValueList("LastRunStatus")
         assert device.FramesReceived == device.FramesFinal == N_FRAMES
         assert device.Windows > 0 and device.MaxFrameLatency > 0
         assert not device.Degraded and device.LastError == ""
@@ -116,12 +157,16 @@ def test_device_without_tiled_answers_in_init_then_faults_and_says_why(free_tcp_
     properties = {"TiledUri": dead, "TorchDevice": "cpu", "FallbackDir": str(tmp_path)}
     with device_server(free_tcp_port + 1, properties) as device:
         assert device.state() == tango.DevState.INIT  # exported at once, still retrying
+        states = Events(device, "State")
         assert "starting" in device.status() and dead in device.status()
         with pytest.raises(tango.DevFailed, match="still starting"):
             device.Start()
         with pytest.raises(tango.DevFailed, match="still starting"):
             device.Stop()
         assert wait_for_state(device) == tango.DevState.FAULT
+        seen = states.wait_for(tango.DevState.FAULT)  # INIT on subscribing, then pushed
+        assert list(dict.fromkeys(seen)) == [tango.DevState.INIT, tango.DevState.FAULT]
+        states.close()
         assert "cannot start" in device.status() and "127.0.0.1" in device.status()
         with pytest.raises(tango.DevFailed, match="cannot start"):
             device.Start()

@@ -7,6 +7,16 @@ loads the model and connects to Tiled) and the last run's progress as attributes
 takes ``Start`` / ``Stop`` commands. Start-up runs in a thread, so the device is exported
 and answers at once, even while an unreachable Tiled server is retried.
 
+Clients subscribe instead of polling: the device pushes change events for ``State``,
+``Status`` and every run attribute (``EVENT_ATTRIBUTES``) when they change (it looks
+every ``EVENT_PERIOD`` s). Conventions of LIMA's processing devices (``RoiCounter``,
+``Mask``, ``BackgroundSubstraction``) it follows: ``Start`` / ``Stop`` commands with
+state ON (processing) / OFF (stopped), events pushed by the device rather than polling,
+and ``getAttrStringValueList`` giving the values of an enumerated string attribute.
+Not followed: ``RunLevel`` (the device is not a task in LIMA's processing chain, it reads
+the scan's documents). Where the result went:
+``CorrectedNode`` (the Tiled path actually written), ``SavedTo`` and ``LocalFallback``.
+
 The Tiled API key comes from the file named by ``TiledApiKeyFile`` (or the device
 server's ``$TILED_API_KEY``); ``TiledApiKey`` (stored in the Tango database, readable
 by its users) is the fallback. No status, attribute or log ever shows it. The device
@@ -26,12 +36,35 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tango import DevState
+from tango import DevFailed, DevState
 from tango.server import Device, attribute, command, device_property
 
 from .._errors import ServiceError
 from .._redact import redact, register_secret
 from ..callbacks import LiveInpainting, LiveService
+
+EVENT_PERIOD = 0.2
+"""Seconds between two looks for changes to push as events."""
+
+EVENT_ATTRIBUTES = (
+    "State", "Status", "LastRunUid", "LastRunStatus", "CorrectedNode", "SavedTo",
+    "LocalFallback", "FramesReceived", "FramesFinal", "Windows", "MaxFrameLatency",
+    "Degraded", "LastError",
+)  # fmt: skip
+"""Attributes whose change events the device pushes (clients subscribe, not poll)."""
+
+STRING_VALUES = {
+    "lastrunstatus": ("", "running", "complete", "incomplete", "aborted", "failed", "interrupted"),
+    "savedto": ("", "tiled", "fallback"),
+}
+"""Values of the enumerated string attributes (``getAttrStringValueList``)."""
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, NaN equal to NaN (``MaxFrameLatency`` before a run)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
 
 
 class BcdiOnline(Device):
@@ -76,6 +109,12 @@ class BcdiOnline(Device):
             daemon=True,
         )
         self._startup.start()
+        for name in EVENT_ATTRIBUTES:
+            self.set_change_event(name, True, False)
+        watcher = threading.Thread(
+            target=self._watch, args=(self._closing,), name="bcdi-online-events", daemon=True
+        )
+        watcher.start()
 
     def _api_key(self) -> str | None:
         """Return the key: ``TiledApiKeyFile``, else ``$TILED_API_KEY``, else ``TiledApiKey``."""
@@ -166,7 +205,7 @@ class BcdiOnline(Device):
             return []
         return self._service.stop(self.Grace)
 
-    # -- the last run -----------------------------------------------------------------
+    # -- the last run ----------------------------------------------------------------
 
     def _last_run(self) -> tuple[str, dict[str, Any]]:
         """Uid and health of the most recent run (``("", {})`` before the first)."""
@@ -176,45 +215,105 @@ class BcdiOnline(Device):
         uid = list(health)[-1]
         return uid, health[uid]
 
-    def _last(self) -> dict[str, Any]:
-        return self._last_run()[1]
+    def _run_values(self) -> dict[str, Any]:
+        """Value of every run attribute, from the last run's health."""
+        uid, last = self._last_run()
+        return {
+            "LastRunUid": uid,
+            "LastRunStatus": str(last.get("status", "")),
+            "CorrectedNode": str(last.get("tiled_path") or ""),
+            "SavedTo": str(last.get("saved_to") or ""),
+            "LocalFallback": str(last.get("local_fallback") or ""),
+            "FramesReceived": int(last.get("frames_received", 0)),
+            "FramesFinal": int(last.get("frames_final", 0)),
+            "Windows": int(last.get("windows", 0)),
+            "MaxFrameLatency": float(last.get("max_latency_s", math.nan)),
+            "Degraded": bool(last.get("degraded", False)),
+            "LastError": redact(last.get("last_error") or ""),
+        }
 
     @attribute(dtype=str, doc="uid of the last raw run followed")
     def LastRunUid(self) -> str:  # noqa: N802
-        return self._last_run()[0]
+        return str(self._run_values()["LastRunUid"])
+
+    @attribute(dtype=str, doc="running / complete / incomplete / aborted / failed / interrupted")
+    def LastRunStatus(self) -> str:  # noqa: N802
+        return str(self._run_values()["LastRunStatus"])
 
     @attribute(
         dtype=str,
-        doc="running / complete / incomplete / aborted / failed / interrupted ('' before a run)",
+        doc="Tiled path of the corrected data, where it really went (bcdi_online/<raw uid>, "
+        "or another key if that one was taken); '' until created",
     )
-    def LastRunStatus(self) -> str:  # noqa: N802
-        return str(self._last().get("status", ""))
-
-    @attribute(dtype=str, doc="Tiled path of the corrected data: bcdi_online/<raw uid>")
     def CorrectedNode(self) -> str:  # noqa: N802
-        uid = self._last_run()[0]
-        return f"bcdi_online/{uid}" if uid else ""
+        return str(self._run_values()["CorrectedNode"])
+
+    @attribute(dtype=str, doc="where the last run's result is saved: tiled, fallback or ''")
+    def SavedTo(self) -> str:  # noqa: N802
+        return str(self._run_values()["SavedTo"])
+
+    @attribute(dtype=str, doc="local fallback file of the last run ('' if none)")
+    def LocalFallback(self) -> str:  # noqa: N802
+        return str(self._run_values()["LocalFallback"])
 
     @attribute(dtype=int, doc="frames of the last run received from the scan")
     def FramesReceived(self) -> int:  # noqa: N802
-        return int(self._last().get("frames_received", 0))
+        return int(self._run_values()["FramesReceived"])
 
     @attribute(dtype=int, doc="frames of the last run corrected and final")
     def FramesFinal(self) -> int:  # noqa: N802
-        return int(self._last().get("frames_final", 0))
+        return int(self._run_values()["FramesFinal"])
 
     @attribute(dtype=int, doc="model windows run for the last run")
     def Windows(self) -> int:  # noqa: N802
-        return int(self._last().get("windows", 0))
+        return int(self._run_values()["Windows"])
 
     @attribute(dtype=float, unit="s", doc="longest delay frame received -> frame final")
     def MaxFrameLatency(self) -> float:  # noqa: N802
-        return float(self._last().get("max_latency_s", math.nan))
+        return float(self._run_values()["MaxFrameLatency"])
 
     @attribute(dtype=bool, doc="the last run's queue overflowed (nothing dropped)")
     def Degraded(self) -> bool:  # noqa: N802
-        return bool(self._last().get("degraded", False))
+        return bool(self._run_values()["Degraded"])
 
     @attribute(dtype=str, doc="last error of the last run ('' if none)")
     def LastError(self) -> str:  # noqa: N802
-        return redact(self._last().get("last_error") or "")
+        return str(self._run_values()["LastError"])
+
+    @command(dtype_in=str, dtype_out=(str,), doc_out="the values the attribute takes")
+    def getAttrStringValueList(self, name: str) -> list[str]:  # noqa: N802 (LIMA's name)
+        """Values a string attribute takes, as LIMA devices answer for their enumerations."""
+        return list(STRING_VALUES.get(name.lower(), ()))
+
+    # -- change events ----------------------------------------------------------------
+
+    def _watch(self, closing: threading.Event) -> None:
+        """Push a change event for State, Status and each run attribute that changed.
+
+        The service has no callbacks of its own: this thread compares the values every
+        ``EVENT_PERIOD`` seconds. It stops when ``closing`` is set (the device deleted,
+        or re-initialised: ``Init`` starts another).
+        """
+        last: dict[str, Any] = {}
+        while not closing.wait(EVENT_PERIOD):
+            values = {"State": self.dev_state(), "Status": self.dev_status()}
+            values.update(self._run_values())
+            for name, value in values.items():
+                if name in last and _same(last[name], value):
+                    continue
+                last[name] = value
+                try:
+                    self._push(name, value)
+                except DevFailed:  # the device is being deleted
+                    return
+
+    def _push(self, name: str, value: Any) -> None:
+        # State and Status events carry the device's stored value, not an argument
+        if name == "State":
+            self.set_state(value)
+            self.push_change_event(name)
+        elif name == "Status":
+            self.set_status(value)
+            self.push_change_event(name)
+        else:
+            self.push_change_event(name, value)
