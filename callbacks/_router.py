@@ -102,9 +102,14 @@ class LiveInpainting:
 
     Examples
     --------
-    >>> live = LiveInpainting.from_uri("http://localhost:8000", api_key="secret")  # doctest: +SKIP
-    >>> RE.subscribe(live)                                                        # doctest: +SKIP
-    >>> RE(scan([det], eta, -0.5, 0.5, 128)); live.wait(60)                      # doctest: +SKIP
+    With a RunEngine ``RE``, a detector ``det`` and a rocking axis ``eta`` (not run
+    here: it needs a Tiled server; ``bcdi-online demo`` is the whole, runnable
+    version)::
+
+        live = LiveInpainting.from_uri("http://localhost:8000", api_key=key)
+        RE.subscribe(live)
+        RE(scan([det], eta, -0.5, 0.5, 128))
+        live.wait(60)
     """
 
     def __init__(
