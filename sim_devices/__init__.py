@@ -17,15 +17,42 @@ and :class:`TangoRockingMotor` scan them.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from ._detector import SimBcdiDetector, SimEiger, SimMaxipix
 from ._hdf import DATA_PATH, MASK_PATH
-from ._lima import LimaDetector, LimaDriver, SimLimaDetector, SimLimaDriver
-from ._lima_server import SimLimaCCDs
 from ._motor import SimRockingMotor
 from ._source import AcquiredFrames, CrystalSource
-from ._tango_motor import TangoRockingMotor
-from ._tango_motor_server import SimRockingAxis
 from ._v1 import SimBcdiDetectorV1
+
+#: The Tango devices and their module: imported on first use, as they need pytango
+#: (``pip install "bcdi-online[tango]"``).
+_TANGO = {
+    "LimaDetector": "._lima",
+    "LimaDriver": "._lima",
+    "SimLimaDetector": "._lima",
+    "SimLimaDriver": "._lima",
+    "SimLimaCCDs": "._lima_server",
+    "SimRockingAxis": "._tango_motor_server",
+    "TangoRockingMotor": "._tango_motor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a Tango device class when it is first asked for."""
+    if name not in _TANGO:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = importlib.import_module(_TANGO[name], __name__)
+    except ModuleNotFoundError as err:
+        if err.name != "tango":
+            raise
+        raise ModuleNotFoundError(
+            f"{name} needs pytango: pip install 'bcdi-online[tango]'", name="tango"
+        ) from err
+    return getattr(module, name)
+
 
 __all__ = [
     "DATA_PATH",

@@ -6,7 +6,15 @@ from ..tiled_output import bound_client_retries
 
 bound_client_retries(60.0)  # the Tiled client reads its retry budget when first imported
 
-from ._device import BcdiOnline  # noqa: E402
+try:
+    from ._device import BcdiOnline  # noqa: E402
+except ModuleNotFoundError as err:  # pragma: no cover - pytango is an extra
+    if err.name != "tango":
+        raise
+    raise ModuleNotFoundError(
+        "the BcdiOnline device server needs pytango: pip install 'bcdi-online[tango]'",
+        name="tango",
+    ) from err
 
 __all__ = ["BcdiOnline", "main"]
 
