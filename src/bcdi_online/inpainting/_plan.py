@@ -7,6 +7,7 @@ offline call process exactly the same windows.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,6 +161,83 @@ def rocking_windows(n_frames: int, plan: WindowPlan) -> list[tuple[int, int]]:
     regular = range(0, max(0, last_full - plan.margin) + 1, plan.stride)
     starts = [s for s in regular if s != last_full] + [last_full]
     return [(s, plan.depth) for s in starts] + [(n_frames - plan.tail_depth, plan.tail_depth)]
+
+
+Window = tuple[int, int]
+"""A rocking window: (first frame, depth)."""
+
+
+@dataclass(frozen=True)
+class StreamSchedule:
+    """What a stream of frames may run once it holds ``n_frames`` (:func:`schedule_stream`).
+
+    Attributes
+    ----------
+    settle : list of (int, int)
+        Regular windows that belong to the plan of every longer scan: accumulate them
+        for good (in start order).
+    speculate : list of (int, int)
+        Windows of the expected scan's plan whose frames exist, neither settled nor
+        held: run them now and hold their results until the scan's length is known.
+    next_start : int
+        First frame of the next regular window.
+    final : int
+        Frames ``[0, final)`` that no later window will change.
+    """
+
+    settle: list[Window]
+    speculate: list[Window]
+    next_start: int
+    final: int
+
+
+def schedule_stream(
+    n_frames: int,
+    next_start: int,
+    plan: WindowPlan,
+    *,
+    expected_frames: int | None = None,
+    done: Collection[Window] = (),
+) -> StreamSchedule:
+    """Decide which rocking windows a live stream may run now: a pure function.
+
+    A full window at a regular start belongs to :func:`rocking_windows` of every scan
+    that has ``plan.settle_frames`` frames after it, so it can run for good as soon as
+    those frames exist. With an expected scan length, the other windows of that plan
+    whose frames exist can run early; their results are held, since the scan may end
+    with another length.
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames received so far.
+    next_start : int
+        First frame of the next regular window not yet settled (0 at the start).
+    plan : WindowPlan
+    expected_frames : int, optional
+        The scan's announced length (``num_points`` of its start document).
+    done : collection of (int, int)
+        Windows already settled or held.
+
+    Returns
+    -------
+    StreamSchedule
+    """
+    depth = plan.depth
+    settle = []
+    while next_start + depth + plan.settle_frames <= n_frames:
+        settle.append((next_start, depth))
+        next_start += plan.stride
+    speculate: list[Window] = []
+    if expected_frames is not None and depth <= n_frames <= expected_frames:
+        taken = set(done) | set(settle)
+        speculate = [
+            (s, d)
+            for s, d in rocking_windows(expected_frames, plan)
+            if s + d <= n_frames and (s, d) not in taken
+        ]
+    final = max(0, min(next_start, n_frames - depth - plan.tail_reserve))
+    return StreamSchedule(settle, speculate, next_start, final)
 
 
 def _centred(centre: float, size: int, extent: int) -> int:

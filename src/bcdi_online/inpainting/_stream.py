@@ -12,7 +12,14 @@ import torch
 from .._errors import InputDataError, ModelError
 from ._batch import BatchSize
 from ._checks import check_frames
-from ._plan import SpatialWindow, WindowPlan, min_frame_shape, plan_frame, rocking_windows
+from ._plan import (
+    SpatialWindow,
+    WindowPlan,
+    min_frame_shape,
+    plan_frame,
+    rocking_windows,
+    schedule_stream,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -152,17 +159,18 @@ class GapStream:
                 self._frame_masks = np.broadcast_to(self.mask, self._frames.shape).copy()
             self._frame_masks[start : start + k] = np.pad(masks, ((0, 0), *self._pad), "symmetric")
         self.n_frames += k
-        # a full window at a regular start belongs to the plan of every scan that has
-        # ``settle_frames`` frames after it (rocking_windows), so it can run for good
-        depth, reserve = self.plan.depth, self.plan.tail_reserve
-        regular = []
-        while self._next_start + depth + self.plan.settle_frames <= self.n_frames:
-            regular.append((self._next_start, depth))
-            self._next_start += self.plan.stride
-        self._settle(regular)
-        self._speculate()
-        final = max(0, min(self._next_start, self.n_frames - depth - reserve))
-        done, self._final = range(self._final, max(final, self._final)), max(final, self._final)
+        plan = schedule_stream(
+            self.n_frames,
+            self._next_start,
+            self.plan,
+            expected_frames=self.expected_frames,
+            done=self._committed | self._pending.keys(),
+        )
+        self._next_start = plan.next_start
+        self._settle(plan.settle)
+        self._run(self._frames, plan.speculate, hold=True)
+        final = max(plan.final, self._final)
+        done, self._final = range(self._final, final), final
         return done
 
     def _settle(self, windows: list[tuple[int, int]]) -> None:
@@ -177,20 +185,6 @@ class GapStream:
             self._acc[s : s + d] += acc
             self._wsum[s : s + d] += wsum
         self._committed.update(windows)
-
-    def _speculate(self) -> None:
-        """Run the windows of the expected plan whose frames exist; hold their results."""
-        expected = self.expected_frames
-        if expected is None or not self.plan.depth <= self.n_frames <= expected:
-            return
-        ready = [
-            (s, d)
-            for s, d in rocking_windows(expected, self.plan)
-            if s + d <= self.n_frames
-            and (s, d) not in self._committed
-            and (s, d) not in self._pending
-        ]
-        self._run(self._frames, ready, hold=True)
 
     def _rocking_weights(self, depth: int) -> np.ndarray:
         if depth not in self._w_rock:
