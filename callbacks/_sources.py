@@ -43,7 +43,7 @@ def frame_shape(data_key: dict[str, Any]) -> tuple[int, int] | None:
     return None
 
 
-def frames_per_event(data_key: dict[str, Any]) -> int:
+def frames_per_event(data_key: Mapping[str, Any]) -> int:
     """Frames in one event of a detector data key: ``k`` for shape ``[k, ny, nx]``, else 1."""
     shape = list(data_key.get("shape") or [])
     return int(shape[0]) if len(shape) == 3 and int(shape[0]) > 0 else 1

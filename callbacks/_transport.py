@@ -22,6 +22,8 @@ import numpy as np
 from bluesky.callbacks.zmq import RemoteDispatcher
 from bluesky.run_engine import DocumentNames
 
+from bcdi_online._errors import ServiceError
+
 logger = logging.getLogger(__name__)
 
 
@@ -153,7 +155,9 @@ class SafeRemoteDispatcher(RemoteDispatcher):
 
     async def _poll(self) -> None:
         while True:
-            message = await self._socket.recv()  # the socket RemoteDispatcher.start opened
+            if self._socket is None:  # only start() runs _poll, once it opened the socket
+                raise ServiceError("the dispatcher polled before start() opened its socket")
+            message = await self._socket.recv()
             try:
                 parsed = self._parse(message)
             except Exception as err:

@@ -13,7 +13,7 @@ scan (``kickoff`` of n frames) issues n ``startAcq`` in a row. Frames are counte
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Annotated
 
@@ -38,10 +38,16 @@ from ophyd_async.tango.core import TangoDevice, TangoPolling
 
 from ._hdf import DATA_PATH
 
+
+def _at_least(index: int) -> Callable[[int], bool]:
+    """Predicate: a frame counter has reached ``index``."""
+    return lambda value: value >= index
+
+
 IMAGE_DTYPES = {"Bpp8": "|u1", "Bpp16": "<u2", "Bpp32": "<u4", "Bpp32F": "<f4"}
 """numpy dtype of LIMA's ``image_type`` values (unsigned and float ones)."""
 
-_POLL = TangoPolling(0.05)  # used only when a server pushes no change events
+_POLL: TangoPolling = TangoPolling(0.05)  # used only when a server pushes no change events
 
 
 class LimaDriver(TangoDevice):
@@ -134,7 +140,7 @@ class LimaAcquireLogic(DetectorAcquireLogic):
         for index in range(first, first + n):
             await wait_for_value(self.driver.ready_for_next_image, True, timeout=None)
             await self.driver.startAcq.trigger()
-            await wait_for_value(self.driver.last_image_ready, lambda v, i=index: v >= i, None)
+            await wait_for_value(self.driver.last_image_ready, _at_least(index), None)
 
     async def wait_for_idle(self) -> None:
         """Wait for the frames started; re-raise a failure of the detector."""
