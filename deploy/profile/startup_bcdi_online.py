@@ -7,12 +7,16 @@ The Tiled key comes from ``$TILED_API_KEY`` (the Tiled client reads it), never f
 the server's ``$TILED_SINGLE_USER_API_KEY``.
 """
 
-import os
-
+from bcdi_online import ServiceSettings
 from bcdi_online.callbacks import LiveInpainting
 
+# the service's settings: $BCDI_ONLINE_CONFIG (a TOML file), $BCDI_ONLINE_*, defaults
+bcdi_settings = ServiceSettings.load()
 bcdi_live = LiveInpainting.from_uri(
-    os.environ.get("TILED_URI", "http://localhost:8000"),
-    device=os.environ.get("BCDI_ONLINE_DEVICE"),  # default: cuda if present
+    bcdi_settings.tiled_uri,
+    device=bcdi_settings.device,  # default: cuda if present
+    model=bcdi_settings.model,
+    fallback_dir=bcdi_settings.fallback_dir,
+    crystal=bcdi_settings.crystal,
 )
 RE.subscribe(bcdi_live)  # noqa: F821 - RE comes from the beamline profile

@@ -7,14 +7,13 @@ proxy cannot run code in it. Without bcdi-online installed on the acquisition ma
 ``functools.partial(msgpack.packb, default=msgpack_numpy.encode)`` packs the same way.
 """
 
-import os
-
 from bluesky.callbacks.zmq import Publisher
 
+from bcdi_online import ServiceSettings
 from bcdi_online.callbacks import msgpack_serializer
 
 bcdi_publisher = Publisher(
-    os.environ.get("BCDI_ONLINE_ZMQ_IN", "127.0.0.1:5577"),  # the proxy's IN address
+    ServiceSettings.load().zmq_in,  # the proxy's IN address ($BCDI_ONLINE_ZMQ_IN)
     serializer=msgpack_serializer,
 )
 RE.subscribe(bcdi_publisher)  # noqa: F821 - RE comes from the beamline profile

@@ -18,7 +18,6 @@ from ._errors import (
     SimulationError,
     UnknownDetectorError,
 )
-
 try:
     __version__ = version("bcdi-online")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -35,6 +34,7 @@ __all__ = [
     "PhasingError",
     "ReplayError",
     "ServiceError",
+    "ServiceSettings",
     "SimulationError",
     "UnknownDetectorError",
     "__version__",
@@ -43,9 +43,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Import the engine (and torch) only when ``inpaint`` or ``GapInpainter`` is used."""
+    """Import the engine (and torch) or the service settings (pydantic) when first used."""
     if name in ("inpaint", "GapInpainter"):
         from . import inpainting
 
         return getattr(inpainting, name)
+    if name == "ServiceSettings":  # pydantic-settings: only for the service side
+        from ._settings import ServiceSettings
+
+        return ServiceSettings
     raise AttributeError(f"module 'bcdi_online' has no attribute {name!r}")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .._errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from .._settings import ServiceSettings
     from ..callbacks import LiveInpainting
 
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
@@ -101,8 +102,8 @@ def check_device(device: str | None) -> None:
         )
 
 
-def read_api_key(args: argparse.Namespace) -> str | None:
-    """Return the Tiled API key: first line of ``--api-key-file``, else ``$TILED_API_KEY``.
+def read_api_key(path: str | Path | None) -> str | None:
+    """Return the Tiled API key: first line of the file ``path``, else ``$TILED_API_KEY``.
 
     Never from the command line (``/proc/PID/cmdline`` is world-readable), never the
     server's own ``$TILED_SINGLE_USER_API_KEY``.
@@ -110,7 +111,7 @@ def read_api_key(args: argparse.Namespace) -> str | None:
     from .._errors import ServiceError
     from .._redact import register_secret
 
-    path, key = args.api_key_file, None
+    key = None
     if path:
         try:
             key = Path(path).read_text().strip().splitlines()[0].strip()
@@ -122,8 +123,39 @@ def read_api_key(args: argparse.Namespace) -> str | None:
     return key
 
 
-def live_from_args(args: argparse.Namespace, **options: object) -> LiveInpainting:
-    """Build the :class:`~bcdi_online.callbacks.LiveInpainting` the service options describe.
+def service_settings(args: argparse.Namespace) -> ServiceSettings:
+    """Return the service's settings: file, environment, then what the command line set.
+
+    Raises
+    ------
+    ConfigurationError
+        For a bad settings file or value.
+    """
+    from .._settings import ServiceSettings
+
+    given = {name: getattr(args, option, None) for option, name in _SETTING_OPTIONS.items()}
+    return ServiceSettings.load(args.config, **given)
+
+
+#: Command-line option (argparse dest) -> :class:`ServiceSettings` field.
+_SETTING_OPTIONS = {
+    "tiled": "tiled_uri",
+    "api_key_file": "api_key_file",
+    "device": "device",
+    "model": "model",
+    "fallback_dir": "fallback_dir",
+    "fallback_after": "fallback_after",
+    "crystal": "crystal",
+    "zmq": "zmq_out",
+    "allow_pickle": "allow_pickle",
+    "grace": "grace",
+    "run_timeout": "run_timeout",
+    "name": "name",
+}
+
+
+def live_from_args(settings: ServiceSettings, **options: object) -> LiveInpainting:
+    """Build the :class:`~bcdi_online.callbacks.LiveInpainting` the settings describe.
 
     Raises
     ------
@@ -132,18 +164,18 @@ def live_from_args(args: argparse.Namespace, **options: object) -> LiveInpaintin
     """
     from ..tiled_output import RetryPolicy, bound_client_retries
 
-    bound_client_retries(args.fallback_after)  # before tiled is imported
+    bound_client_retries(settings.fallback_after)  # before tiled is imported
     from ..callbacks import LiveInpainting
 
-    check_device(args.device)
+    check_device(settings.device)
     return LiveInpainting.from_uri(
-        args.tiled,
-        api_key=read_api_key(args),
-        model=args.model,
-        device=args.device,
-        fallback_dir=args.fallback_dir,
-        retry=RetryPolicy(fallback_after=args.fallback_after),
-        crystal=args.crystal,
+        settings.tiled_uri,
+        api_key=read_api_key(settings.api_key_file),
+        model=settings.model,
+        device=settings.device,
+        fallback_dir=settings.fallback_dir,
+        retry=RetryPolicy(fallback_after=settings.fallback_after),
+        crystal=settings.crystal,
         **options,  # type: ignore[arg-type]
     )
 
@@ -171,43 +203,52 @@ def add_crystal_option(parser: argparse.ArgumentParser, default: str) -> None:
 
 
 def add_service_options(parser: argparse.ArgumentParser, tiled_help: str) -> None:
-    """Add ``--tiled``, ``--api-key-file``, ``--device``, ``--model``, ``--fallback-*`` and more.
+    """Add the service options: ``--config``, ``--tiled``, ``--api-key-file``, and more.
 
-    The more: ``--crystal`` (:func:`add_crystal_option`).
-
-    Defaults come from the environment of a beamline service (``deploy/``):
-    ``$TILED_URI``, ``$TILED_API_KEY_FILE`` (else the key itself in ``$TILED_API_KEY``),
-    ``$BCDI_ONLINE_DEVICE``, ``$BCDI_ONLINE_FALLBACK_DIR``.
+    The more: ``--device``, ``--model``, ``--fallback-dir``, ``--fallback-after`` and
+    ``--crystal`` (:func:`add_crystal_option`). Each option given overrides its
+    setting; the others come from :class:`~bcdi_online._settings.ServiceSettings`
+    (``BCDI_ONLINE_*`` variables, the settings file, the defaults): :func:`service_settings`.
     """
     parser.add_argument(
+        "--config",
+        default=None,
+        help="TOML settings file, overridden by $BCDI_ONLINE_* and by these options "
+        "(default: $BCDI_ONLINE_CONFIG, else none)",
+    )
+    parser.add_argument(
         "--tiled",
-        default=os.environ.get("TILED_URI", "http://localhost:8000"),
-        help=f"{tiled_help} (default: $TILED_URI or %(default)s)",
+        default=None,
+        help=f"{tiled_help} (setting tiled_uri: $BCDI_ONLINE_TILED_URI or $TILED_URI; "
+        "default http://localhost:8000)",
     )
     parser.add_argument(
         "--api-key-file",
-        default=os.environ.get("TILED_API_KEY_FILE"),
-        help="file holding the Tiled API key (default: $TILED_API_KEY_FILE, else the key "
-        "in $TILED_API_KEY; never on the command line)",
+        default=None,
+        help="file holding the Tiled API key (setting api_key_file: "
+        "$BCDI_ONLINE_API_KEY_FILE or $TILED_API_KEY_FILE; else the key in $TILED_API_KEY; "
+        "never on the command line)",
     )
     parser.add_argument(
         "--device",
         type=device_name,
-        default=os.environ.get("BCDI_ONLINE_DEVICE"),
-        help="torch device (default: $BCDI_ONLINE_DEVICE, else cuda if present)",
+        default=None,
+        help="torch device ($BCDI_ONLINE_DEVICE; default: cuda if present)",
     )
-    parser.add_argument("--model", default=None, help="checkpoint (default: shipped weights)")
+    parser.add_argument(
+        "--model", default=None, help="checkpoint ($BCDI_ONLINE_MODEL; default: shipped weights)"
+    )
     parser.add_argument(
         "--fallback-dir",
         default=None,
         help="local HDF5 files when Tiled stays down "
-        "(default: $BCDI_ONLINE_FALLBACK_DIR or ~/bcdi_online_fallback)",
+        "($BCDI_ONLINE_FALLBACK_DIR; default: ~/bcdi_online_fallback)",
     )
     parser.add_argument(
         "--fallback-after",
         type=non_negative_float,
-        default=60.0,
+        default=None,
         help="seconds a finished run waits for Tiled before its result goes to the local "
-        "file (default: %(default)s)",
+        "file ($BCDI_ONLINE_FALLBACK_AFTER; default: 60)",
     )
     add_crystal_option(parser, "on when the model runs on CUDA")

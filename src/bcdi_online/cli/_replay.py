@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     """
     from .. import ReplayError
     from ..callbacks import find_run, replay_run
-    from ._options import live_from_args
+    from ._options import live_from_args, service_settings
 
-    live = live_from_args(args)
+    live = live_from_args(service_settings(args))
     keys = ("status", "tiled_path", "frames_final", "windows", "inpaint_s", "local_fallback")
     failed = 0
     for uid in args.uids:

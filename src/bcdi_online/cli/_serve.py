@@ -34,34 +34,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ._options import add_service_options, non_negative_float
 
     parser.add_argument(
-        "--zmq", default="localhost:5578", help="0MQ proxy OUT address (default: %(default)s)"
+        "--zmq", default=None, help="0MQ proxy OUT address ($BCDI_ONLINE_ZMQ_OUT; localhost:5578)"
     )
     add_service_options(parser, "Tiled server for the corrected data")
     parser.add_argument(
         "--grace",
         type=non_negative_float,
-        default=60.0,
-        help="seconds to let runs in progress finish on shutdown (default: %(default)s)",
+        default=None,
+        help="seconds to let runs in progress finish on shutdown ($BCDI_ONLINE_GRACE; 60)",
     )
     parser.add_argument(
         "--name",
         default=None,
         help="name of this service, recorded with its runs, unique among the services "
         "writing to this Tiled: a restart ends the runs the previous one left running "
-        "(default: serve@HOST:ZMQ)",
+        "($BCDI_ONLINE_NAME; default: serve@HOST:ZMQ)",
     )
     parser.add_argument(
         "--run-timeout",
         type=non_negative_float,
-        default=4 * 3600.0,
+        default=None,
         help="seconds without a document before a run whose stop document never came "
-        "ends 'interrupted' (0: never; default: %(default)s)",
+        "ends 'interrupted' (0: never; $BCDI_ONLINE_RUN_TIMEOUT; default: 14400)",
     )
     parser.add_argument(
         "--allow-pickle",
-        action="store_true",
+        action="store_const",
+        const=True,
+        default=None,
         help="accept pickled documents (bluesky's default Publisher) from a proxy on "
-        "this machine only; anyone who can publish to it then runs code here",
+        "this machine only; anyone who can publish to it then runs code here "
+        "($BCDI_ONLINE_ALLOW_PICKLE)",
     )
 
 
@@ -74,28 +77,29 @@ def run(args: argparse.Namespace) -> int:
     from .._errors import ServiceError
     from .._redact import redact
     from ..tiled_output import bound_client_retries
+    from ._options import live_from_args, service_settings
 
-    bound_client_retries(args.fallback_after)  # before tiled is imported
+    settings = service_settings(args)
+    bound_client_retries(settings.fallback_after)  # before tiled is imported
     from ..callbacks import LiveService, is_loopback
-    from ._options import live_from_args
 
-    if args.allow_pickle and not is_loopback(args.zmq):  # before loading anything
+    if settings.allow_pickle and not is_loopback(settings.zmq_out):  # before loading anything
         raise ServiceError(
-            f"--allow-pickle refused for {args.zmq!r}: pickle is accepted from a proxy on "
-            "loopback only (anyone who can publish to it could run code here)"
+            f"--allow-pickle refused for {settings.zmq_out!r}: pickle is accepted from a proxy "
+            "on loopback only (anyone who can publish to it could run code here)"
         )
-    owner = args.name or f"serve@{socket.gethostname()}:{args.zmq}"
-    live = live_from_args(args, owner=owner, run_timeout=args.run_timeout or None)
-    service = LiveService(live, args.zmq, allow_pickle=args.allow_pickle)
+    owner = settings.name or f"serve@{socket.gethostname()}:{settings.zmq_out}"
+    live = live_from_args(settings, owner=owner, run_timeout=settings.run_timeout or None)
+    service = LiveService(live, settings.zmq_out, allow_pickle=settings.allow_pickle)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         service.start()
         for run in service.ended_at_start:
             print(f"bcdi-online serve: run {run['raw_uid']} left running: {run['status']}")
-        codec = "pickle (loopback only)" if args.allow_pickle else "msgpack"
+        codec = "pickle (loopback only)" if settings.allow_pickle else "msgpack"
         print(
-            f"bcdi-online serve: listening on {args.zmq} ({codec}), "
-            f"writing to {redact(args.tiled)} as {owner!r}",
+            f"bcdi-online serve: listening on {settings.zmq_out} ({codec}), "
+            f"writing to {redact(settings.tiled_uri)} as {owner!r}",
             flush=True,
         )
         while service.listening:
@@ -104,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         print("bcdi-online serve: stopping", flush=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    left = service.stop(args.grace, interrupt=True)
+    left = service.stop(settings.grace, interrupt=True)
     unsaved = [  # runs that ended while serving, their result saved nowhere
         uid
         for uid, health in live.health().items()

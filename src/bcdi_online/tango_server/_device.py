@@ -39,9 +39,11 @@ from typing import Any
 from tango import DevFailed, DevState
 from tango.server import Device, attribute, command, device_property
 
-from .._errors import ServiceError
+from .._errors import ConfigurationError, ServiceError
 from .._redact import redact, register_secret
+from .._settings import ServiceSettings
 from ..callbacks import LiveInpainting, LiveService
+from ..tiled_output import RetryPolicy
 
 EVENT_PERIOD = 0.2
 """Seconds between two looks for changes to push as events."""
@@ -75,18 +77,24 @@ class BcdiOnline(Device):
     ``$TILED_API_KEY``, else ``TiledApiKey``), the model (``ModelPath``, empty for the
     shipped weights), the torch device (``TorchDevice``, empty for CUDA when present),
     the local fallback directory (``FallbackDir``) and the seconds ``Stop`` waits for
-    runs in progress (``Grace``). Runs are recorded as the device's (its name): a
-    restarted device ends those an earlier instance left ``running``.
+    runs in progress (``Grace``). Each property left empty (``Grace`` < 0) takes its
+    setting from :class:`~bcdi_online._settings.ServiceSettings`: the TOML file
+    ``ConfigFile`` (else ``$BCDI_ONLINE_CONFIG``), ``$BCDI_ONLINE_*``, the defaults, as
+    ``bcdi-online serve`` does; a bad setting puts the device in FAULT, saying which.
+    Runs are recorded as the device's (its name): a restarted device ends those an
+    earlier instance left ``running``.
     """
 
-    ZmqAddress = device_property(dtype=str, default_value="localhost:5578")
-    TiledUri = device_property(dtype=str, default_value="http://localhost:8000")
+    # empty (or Grace < 0): the setting from ConfigFile / $BCDI_ONLINE_* / its default
+    ConfigFile = device_property(dtype=str, default_value="")
+    ZmqAddress = device_property(dtype=str, default_value="")
+    TiledUri = device_property(dtype=str, default_value="")
     TiledApiKey = device_property(dtype=str, default_value="")
     TiledApiKeyFile = device_property(dtype=str, default_value="")
     ModelPath = device_property(dtype=str, default_value="")
     TorchDevice = device_property(dtype=str, default_value="")
     FallbackDir = device_property(dtype=str, default_value="")
-    Grace = device_property(dtype=float, default_value=60.0)
+    Grace = device_property(dtype=float, default_value=-1.0)
 
     def init_device(self) -> None:
         """Start loading the model and connecting to Tiled (state INIT until done)."""
@@ -94,15 +102,32 @@ class BcdiOnline(Device):
         self._service: LiveService | None = None
         self._fault: str | None = None
         self._closing = threading.Event()
+        try:
+            self._settings = ServiceSettings.load(
+                self.ConfigFile or None,
+                zmq_out=self.ZmqAddress or None,
+                tiled_uri=self.TiledUri or None,
+                api_key_file=self.TiledApiKeyFile or None,
+                model=self.ModelPath or None,
+                device=self.TorchDevice or None,
+                fallback_dir=self.FallbackDir or None,
+                grace=self.Grace if self.Grace >= 0 else None,
+            )
+        except ConfigurationError as err:  # the device stays up, in FAULT, and says why
+            self._settings = ServiceSettings.model_construct()  # the defaults, for Status
+            self._fault = str(err)
+        settings = self._settings
         self._startup = threading.Thread(
             target=self._start_service,
             kwargs={
-                "tiled_uri": self.TiledUri,
+                "tiled_uri": settings.tiled_uri,
                 "api_key": self._api_key(),
-                "model": self.ModelPath or None,
-                "device": self.TorchDevice or None,
-                "fallback_dir": self.FallbackDir or None,
-                "address": self.ZmqAddress,
+                "model": settings.model,
+                "device": settings.device,
+                "fallback_dir": settings.fallback_dir,
+                "retry": RetryPolicy(fallback_after=settings.fallback_after),
+                "crystal": settings.crystal,
+                "address": settings.zmq_out,
                 "owner": f"tango:{self.get_name()}",
             },
             name="bcdi-online-startup",
@@ -117,13 +142,13 @@ class BcdiOnline(Device):
         watcher.start()
 
     def _api_key(self) -> str | None:
-        """Return the key: ``TiledApiKeyFile``, else ``$TILED_API_KEY``, else ``TiledApiKey``."""
-        key = None
-        if self.TiledApiKeyFile:
+        """Return the Tiled key: its file, else ``$TILED_API_KEY``, else ``TiledApiKey``."""
+        key, path = None, self._settings.api_key_file
+        if path:
             try:
-                key = Path(self.TiledApiKeyFile).read_text().strip().splitlines()[0].strip()
+                key = Path(path).read_text().strip().splitlines()[0].strip()
             except (OSError, IndexError, UnicodeDecodeError) as err:
-                self._fault = f"cannot read TiledApiKeyFile {self.TiledApiKeyFile!r}: {err}"
+                self._fault = f"cannot read the Tiled API key file {str(path)!r}: {err}"
         key = key or os.environ.get("TILED_API_KEY") or self.TiledApiKey or None
         register_secret(key)
         return key
@@ -151,7 +176,7 @@ class BcdiOnline(Device):
         self._closing.set()
         self._startup.join()
         if self._service is not None:
-            self._service.stop(self.Grace, interrupt=True)
+            self._service.stop(self._settings.grace, interrupt=True)
 
     # -- state ------------------------------------------------------------------------
 
@@ -173,16 +198,16 @@ class BcdiOnline(Device):
     def _status_line(self) -> str:
         service = self._service
         if self._startup.is_alive():
-            return f"starting: loading the model, connecting to Tiled {self.TiledUri}"
+            return f"starting: loading the model, connecting to Tiled {self._settings.tiled_uri}"
         if self._fault or service is None:
             return str(self._fault)
         if service.error:
-            return f"stopped listening on {self.ZmqAddress}: {service.error}"
+            return f"stopped listening on {self._settings.zmq_out}: {service.error}"
         running = service.runs_in_progress()
         if running:
-            return f"inpainting run {running[-1]} (listening on {self.ZmqAddress})"
+            return f"inpainting run {running[-1]} (listening on {self._settings.zmq_out})"
         if service.listening:
-            return f"listening on {self.ZmqAddress}, writing to {self.TiledUri}"
+            return f"listening on {self._settings.zmq_out}, writing to {self._settings.tiled_uri}"
         return "stopped (Start to listen again)"
 
     # -- commands ---------------------------------------------------------------------
@@ -203,7 +228,7 @@ class BcdiOnline(Device):
             raise ServiceError("still starting (state INIT): Stop once it is ON")
         if self._service is None:
             return []
-        return self._service.stop(self.Grace)
+        return self._service.stop(self._settings.grace)
 
     # -- the last run ----------------------------------------------------------------
 
