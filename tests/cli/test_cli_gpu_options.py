@@ -11,7 +11,9 @@ from bcdi_online.cli._main import build_parser
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="tests the error where there is no CUDA")
 def test_demo_on_cuda_without_a_gpu_is_a_clean_error(tmp_path, capsys) -> None:
-    assert main(["demo", "--device", "cuda", "--out", str(tmp_path / "demo")]) == 1
+    assert (
+        main(["demo", "--device", "cuda", "--out", str(tmp_path / "demo")]) == 2
+    )  # a bad argument (ConfigurationError)
     assert "--device cuda: no CUDA device is available" in capsys.readouterr().err
     assert not (tmp_path / "demo").exists()  # refused before any server started
 
