@@ -18,6 +18,7 @@ from ._errors import (
     SimulationError,
     UnknownDetectorError,
 )
+
 try:
     __version__ = version("bcdi-online")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
