@@ -67,10 +67,13 @@ def tango_servers() -> Iterator[tuple[str, str]]:
     )
     try:
         lines = []  # Tango prints its own lines before READY
-        while (line := process.stdout.readline()) and not line.startswith("READY"):
+        while (line := process.stdout.readline()) and "READY" not in line.split():
             lines.append(line)
         assert line, f"device server exited: {''.join(lines)}"
-        _, lima, eta = line.split()
+        # Tango's own output (stderr, merged here) may land on the same line: take the TRLs
+        trls = [word for word in line.split() if word.startswith("tango://")]
+        assert len(trls) == 2, line
+        lima, eta = trls
         yield lima, eta
     finally:
         try:
