@@ -245,7 +245,8 @@ class LiveGapInpainter(DocumentRouter):
             return doc
         if self.field is None or self.field not in doc["data"]:
             return doc
-        if doc.get("filled", {}).get(self.field) is False:  # legacy resource/datum
+        filled = doc.get("filled", {}).get(self.field)
+        if filled is not None and not np.all(filled):  # datum ids: legacy resource/datum
             self._legacy().event_page(doc)  # -> stream_resource / stream_datum
             return doc
         k = self._per_event
