@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -67,7 +68,9 @@ class FramesUnreadableError(OSError):
 class FrameReader(Protocol):
     """What a run needs of a frame source."""
 
-    def add_resource(self, stream_resource: dict[str, Any], descriptor: dict[str, Any]) -> None:
+    def add_resource(
+        self, stream_resource: Mapping[str, Any], descriptor: Mapping[str, Any]
+    ) -> None:
         """Take a ``stream_resource`` (with its stream's descriptor)."""
 
     def read(self, piece: FrameSlice, *, wait: bool = True) -> np.ndarray:
@@ -170,14 +173,14 @@ class _Resource:
     """
 
     def __init__(
-        self, stream_resource: dict[str, Any], descriptor: dict[str, Any], files: _Files
+        self, stream_resource: Mapping[str, Any], descriptor: Mapping[str, Any], files: _Files
     ) -> None:
         self.files = files
         self.uri = stream_resource["uri"]
         self.dataset = stream_resource.get("parameters", {}).get("dataset")
         self.consolidator: ConsolidatorBase = consolidator_factory(
             dict(stream_resource, parameters=dict(stream_resource.get("parameters", {}))),
-            descriptor,
+            dict(descriptor),
         )
         shape = self.consolidator.datum_shape
         self.frames_per_row = math.prod(shape[:-2]) if len(shape) > 2 else 1
@@ -248,7 +251,9 @@ class FileFrames:
         self._resources: dict[str, _Resource] = {}
         self._files = _Files()
 
-    def add_resource(self, stream_resource: dict[str, Any], descriptor: dict[str, Any]) -> None:
+    def add_resource(
+        self, stream_resource: Mapping[str, Any], descriptor: Mapping[str, Any]
+    ) -> None:
         """Take a ``stream_resource`` (with its stream's descriptor)."""
         resource = _Resource(stream_resource, descriptor, self._files)
         self._resources[stream_resource["uid"]] = resource
@@ -339,7 +344,9 @@ class TiledFrames:
         self.catalog, self.uid, self.stream, self.field = catalog, uid, stream, field
         self.timeout = timeout
 
-    def add_resource(self, stream_resource: dict[str, Any], descriptor: dict[str, Any]) -> None:
+    def add_resource(
+        self, stream_resource: Mapping[str, Any], descriptor: Mapping[str, Any]
+    ) -> None:
         """Nothing to do: Tiled knows the resources."""
 
     def read(self, piece: FrameSlice, *, wait: bool = True) -> np.ndarray:

@@ -154,7 +154,7 @@ class LiveInpainting:
         raw_catalog = client if raw_catalog is None else raw_catalog
         if frames_from == "tiled" and raw_catalog is None:
             raise ValueError('frames_from="tiled" needs a Tiled client or raw_catalog')
-        self.frames = {"frames_from": frames_from, "raw_catalog": raw_catalog}
+        self.frames_from, self.raw_catalog = frames_from, raw_catalog
         if isinstance(model, GapInpainter):
             self.inpainter, info = model, model_info(model.predictor)
         else:
@@ -245,7 +245,8 @@ class LiveInpainting:
                 stream_name=self.stream_name,
                 queue_size=self.queue_size,
                 metadata=self.metadata,
-                **self.frames,
+                frames_from=self.frames_from,
+                raw_catalog=self.raw_catalog,
                 **self.worker_options,
             )
         except Exception:

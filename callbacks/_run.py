@@ -274,17 +274,20 @@ class LiveGapInpainter(DocumentRouter):
         elif name == "stream_datum":
             self.stream_datum(doc)  # type: ignore[arg-type]
 
-    def resource(self, doc: Resource) -> None:
+    def resource(self, doc: Resource) -> Resource:
         """Keep a legacy detector file (ophyd v1) in the normaliser until its datums."""
         self._legacy().resource(doc)
+        return doc
 
-    def datum(self, doc: Datum) -> None:
+    def datum(self, doc: Datum) -> Datum:
         """Keep a legacy datum: it becomes a ``stream_datum`` when its event arrives."""
         self._legacy().datum(doc)
+        return doc
 
-    def datum_page(self, doc: DatumPage) -> None:
+    def datum_page(self, doc: DatumPage) -> DatumPage:
         """Keep legacy datums, paged."""
         self._legacy().datum_page(doc)
+        return doc
 
     def stream_resource(self, doc: StreamResource) -> None:
         """Remember a detector resource (ophyd-async, or a normalised legacy one)."""

@@ -18,8 +18,11 @@ from bcdi_online.callbacks import (
     FramesUnreadableError,
     LiveInpainting,
     TiledFrames,
+    find_run,
+    replay_run,
 )
 from bcdi_online.cli._demo import _start_server
+from bcdi_online.cli._main import build_parser
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.sim_devices import (
     CrystalSource,
@@ -171,3 +174,29 @@ def test_multiplier_frames_per_point_come_out_as_frames(tmp_path):
         descriptor([2, 4, 4]),
     )
     np.testing.assert_array_equal(reader.read(FrameSlice("r", 1, 3, 1)), frames[2:6])
+
+
+def test_replay_reads_the_frames_from_tiled(run_engine, server, tmp_path):
+    """A replayed run (its stream datums merged into one) read from Tiled gives the same
+    result as the live run read from the files."""
+    client, directory = server
+    src = source(seed=5)
+    live = LiveInpainting(client, model=INPAINTER, fallback_dir=tmp_path)
+    run_engine.subscribe(TiledWriter(client, batch_size=1))
+    run_engine.subscribe(live)
+    (uid,) = run_engine(scan_async(run_engine, src, directory, "replayed")).run_start_uids
+    assert live.wait(WAIT), live.health()
+
+    again = LiveInpainting(client, model=INPAINTER, fallback_dir=tmp_path, frames_from="tiled")
+    health = replay_run(find_run(client, uid), again, timeout=WAIT)
+
+    assert health["status"] == "complete", health
+    replayed = client[health["tiled_path"]]["corrected"].read()
+    np.testing.assert_array_equal(replayed, client["bcdi_online"][uid]["corrected"].read())
+
+
+def test_cli_services_take_frames_from():
+    args = build_parser().parse_args(["replay", "abc", "--frames-from", "tiled"])
+    assert args.frames_from == "tiled"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--frames-from", "nfs"])
