@@ -35,6 +35,10 @@ PIXEL_MASK_PATH = "/entry/instrument/detector/pixel_mask"
 
 HDF5 = "application/x-hdf5"
 
+PREFETCH_ROWS = 32
+"""Rows :class:`TiledFrames` fetches at most in one request (the asked ones and the
+ones after them already in Tiled)."""
+
 
 @dataclass(frozen=True)
 class FrameSlice:
@@ -343,6 +347,10 @@ class TiledFrames:
     ) -> None:
         self.catalog, self.uid, self.stream, self.field = catalog, uid, stream, field
         self.timeout = timeout
+        self._node: Any = None  # the array client, once it exists
+        self._rows = 0  # rows it had when last looked at
+        self._cached: np.ndarray = np.empty((0,))  # rows fetched ahead, from _cached_from
+        self._cached_from = 0
 
     def add_resource(
         self, stream_resource: Mapping[str, Any], descriptor: Mapping[str, Any]
@@ -366,12 +374,15 @@ class TiledFrames:
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                node = self.catalog[self.uid][self.stream][self.field]
-                rows = int(node.shape[0])
-                if rows >= stop:
-                    frames = np.asarray(node[piece.row : stop])
-                    return frames.reshape(-1, *frames.shape[-2:])
-                problem = f"the array has {rows} rows"
+                if self._rows < stop:  # look again (the structure grows as TiledWriter adds)
+                    if self._node is None:
+                        self._node = self.catalog[self.uid][self.stream][self.field]
+                    else:
+                        self._node.refresh()
+                    self._rows = int(self._node.shape[0])
+                if self._rows >= stop:
+                    return self._fetch(piece.row, stop)
+                problem = f"the array has {self._rows} rows"
             except KeyError:
                 problem = "not in Tiled"
             except Exception as err:  # noqa: BLE001 - Tiled answers errors in many types
@@ -383,6 +394,20 @@ class TiledFrames:
             f"frames [{piece.row}, {stop}) of {where} cannot be read from Tiled: {problem}",
             f"Tiled {where}: {'frames never written' if 'rows' in problem else problem}",
         )
+
+    def _fetch(self, start: int, stop: int) -> np.ndarray:
+        """Return rows ``[start, stop)`` as ``(k, ny, nx)`` frames.
+
+        One request also fetches the rows already in Tiled after them (up to
+        :data:`PREFETCH_ROWS` in all), for the next datums.
+        """
+        first = self._cached_from
+        if not (first <= start and stop <= first + len(self._cached)):
+            end = max(stop, min(self._rows, start + PREFETCH_ROWS))
+            self._cached, self._cached_from = np.asarray(self._node[start:end]), start
+            first = start
+        frames = self._cached[start - first : stop - first]
+        return frames.reshape(-1, *frames.shape[-2:])
 
     def pixel_mask(self, piece: FrameSlice) -> np.ndarray | None:
         """None: the detector's NeXus file is not at hand (give the mask otherwise)."""
