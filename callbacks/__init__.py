@@ -10,12 +10,13 @@ behind bluesky's 0MQ proxy, with :func:`msgpack_serializer` on the RunEngine sid
 from __future__ import annotations
 
 from ._assembly import FrameAssembly
+from ._frames import FileFrames, FrameReader, FrameSlice, FramesUnreadableError, TiledFrames
 from ._replay import find_run, replay_run
 from ._router import LiveInpainting, connect_tiled, model_info
 from ._run import LiveGapInpainter
 from ._scan_end import ScanEndSettings, publish_scan_end
 from ._service import LiveService
-from ._sources import FileSlice, detector_info, pick_field
+from ._sources import detector_info, pick_field
 from ._transport import (
     SafeRemoteDispatcher,
     is_loopback,
@@ -26,7 +27,10 @@ from ._worker import EXIT_STATUS, InpaintWorker
 
 __all__ = [
     "EXIT_STATUS",
-    "FileSlice",
+    "FileFrames",
+    "FrameReader",
+    "FrameSlice",
+    "FramesUnreadableError",
     "FrameAssembly",
     "InpaintWorker",
     "LiveGapInpainter",
@@ -34,6 +38,7 @@ __all__ = [
     "LiveService",
     "SafeRemoteDispatcher",
     "ScanEndSettings",
+    "TiledFrames",
     "connect_tiled",
     "detector_info",
     "find_run",

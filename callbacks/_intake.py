@@ -6,10 +6,10 @@ import queue
 
 import numpy as np
 
-from ._sources import FileSlice
+from ._frames import FrameSlice
 
-Item = np.ndarray | FileSlice
-"""A queue item: inline frames ``(k, ny, nx)`` or a slice of a detector file."""
+Item = np.ndarray | FrameSlice
+"""A queue item: inline frames ``(k, ny, nx)`` or the frames of a stream datum."""
 
 Entry = tuple[int, Item]
 """An item and the scan position of its first frame."""
@@ -21,7 +21,7 @@ def count(item: Item) -> int:
 
 
 def size(item: Item) -> int:
-    """Bytes an item holds in memory (a file slice holds none of its frames)."""
+    """Bytes an item holds in memory (a frame slice holds none of its frames)."""
     return item.nbytes if isinstance(item, np.ndarray) else 0
 
 

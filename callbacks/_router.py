@@ -26,6 +26,9 @@ from ._scan_end import ScanEndSettings
 
 logger = logging.getLogger(__name__)
 
+FRAMES_FROM = ("files", "tiled")
+"""Where :class:`LiveInpainting` reads frames announced by stream datums."""
+
 
 def model_info(model: Any) -> dict[str, Any]:
     """Name and SHA-256 of the model behind ``model`` (as :class:`GapInpainter` accepts it)."""
@@ -85,7 +88,8 @@ class LiveInpainting:
         Seconds without a document before a run whose stop document never came ends
         ``interrupted`` (default 4 h, longer than a beam refill pause; None: never).
     file_timeout : float
-        Seconds to wait for announced frames to be written to a detector file.
+        Seconds to wait for announced frames to be written to a detector file (or to
+        reach Tiled).
     crystal : bool, optional
         Reconstruct the crystal of every ``complete`` run once its corrected scan is in
         Tiled, and publish it beside it (``<run>/crystal``, see :class:`ScanEndSettings`);
@@ -99,6 +103,14 @@ class LiveInpainting:
     scan_end : ScanEndSettings, optional
         Reconstruction settings (region, binning, starts, recipe, device); its
         ``crystal`` and ``uncertainty`` are set from the two options above.
+    frames_from : {"files", "tiled"}
+        Where frames announced by ``stream_datum`` documents are read: ``"files"``, the
+        detector's files (through bluesky-tiled-plugins' consolidators and Tiled's
+        adapters, as Tiled serves them); ``"tiled"``, the raw run's array in Tiled as
+        TiledWriter stores it, for a host without the detector's file system.
+    raw_catalog : tiled.client container, optional
+        Where TiledWriter saves the raw runs (default ``client``), for
+        ``frames_from="tiled"``.
 
     Examples
     --------
@@ -134,7 +146,15 @@ class LiveInpainting:
         crystal: bool | None = None,
         fill_uncertainty: FillUncertainty | bool | None = None,
         scan_end: ScanEndSettings | None = None,
+        frames_from: str = "files",
+        raw_catalog: Any = None,
     ) -> None:
+        if frames_from not in FRAMES_FROM:
+            raise ValueError(f"frames_from must be one of {FRAMES_FROM}, got {frames_from!r}")
+        raw_catalog = client if raw_catalog is None else raw_catalog
+        if frames_from == "tiled" and raw_catalog is None:
+            raise ValueError('frames_from="tiled" needs a Tiled client or raw_catalog')
+        self.frames_from, self.raw_catalog = frames_from, raw_catalog
         if isinstance(model, GapInpainter):
             self.inpainter, info = model, model_info(model.predictor)
         else:
@@ -225,6 +245,8 @@ class LiveInpainting:
                 stream_name=self.stream_name,
                 queue_size=self.queue_size,
                 metadata=self.metadata,
+                frames_from=self.frames_from,
+                raw_catalog=self.raw_catalog,
                 **self.worker_options,
             )
         except Exception:

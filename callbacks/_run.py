@@ -8,10 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from bluesky_tiled_plugins.writing.tiled_writer import RunNormalizer
 from event_model import DocumentRouter
 from event_model.documents import (
+    Datum,
+    DatumPage,
     EventDescriptor,
     EventPage,
+    Resource,
     RunStop,
     StreamDatum,
     StreamResource,
@@ -20,12 +24,11 @@ from event_model.documents import (
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.tiled_output import CorrectedScanWriter
 
+from ._frames import FileFrames, FrameReader, FrameSlice, TiledFrames
 from ._sources import (
-    FileSlice,
     detector_info,
     frames_per_event,
     mask_from_info,
-    path_from_uri,
     pick_field,
 )
 from ._worker import InpaintWorker
@@ -48,8 +51,11 @@ class LiveGapInpainter(DocumentRouter):
     never guessed from zero pixels: with none the output says ``failed`` and why),
     opens the Tiled output and starts an :class:`InpaintWorker`. A detector name or ROI
     the registry refuses makes the run ``failed`` at once, with a Tiled record. Frames
-    come inline from ``event_page`` (ophyd v1) or as file slices from
-    ``stream_resource`` / ``stream_datum`` (ophyd-async HDF5), each with its position in
+    come inline from ``event_page`` (ophyd v1) or from ``stream_resource`` /
+    ``stream_datum`` (ophyd-async; legacy ``resource`` / ``datum`` of ophyd v1 are
+    converted to those by bluesky-tiled-plugins' ``RunNormalizer``), read from the
+    detector's files (:class:`FileFrames`) or from the raw run in Tiled
+    (:class:`TiledFrames`, ``frames_from="tiled"``), each with its position in
     the scan: ``seq_num - 1`` of its event (``seq_nums`` of a stream datum; its
     ``indices`` when those are unset) times the frames per event. The ``stop`` document
     ends the run and says how many events the stream had (``num_events``), so lost
@@ -78,6 +84,11 @@ class LiveGapInpainter(DocumentRouter):
         Worker queue length before the overflow policy applies.
     metadata : dict, optional
         Extra output metadata (model, window plan).
+    frames_from : {"files", "tiled"}
+        Where stream-datum frames are read: the detector's files, or the raw run's
+        array in ``raw_catalog`` (a processor without the detector's file system).
+    raw_catalog : tiled.client container, optional
+        Where TiledWriter saves the raw runs (needed for ``frames_from="tiled"``).
     **worker_options
         Passed to :class:`InpaintWorker` (``max_bad_fraction``, ``run_timeout``,
         ``file_timeout``).
@@ -94,9 +105,16 @@ class LiveGapInpainter(DocumentRouter):
         stream_name: str = "primary",
         queue_size: int = 64,
         metadata: dict[str, Any] | None = None,
+        frames_from: str = "files",
+        raw_catalog: Any = None,
         **worker_options: Any,
     ) -> None:
         super().__init__()
+        self.frames_from, self.raw_catalog = frames_from, raw_catalog
+        self.reader: FrameReader | None = None
+        self._stream_descriptors: dict[str, EventDescriptor] = {}
+        self._read_resources: set[str] = set()
+        self._normalizer: RunNormalizer | None = None
         self.worker_options = worker_options
         self._per_event = 1
         self.start_doc, self.uid = start, str(start["uid"])
@@ -141,6 +159,9 @@ class LiveGapInpainter(DocumentRouter):
         """Pick the field and the mask at the first descriptor of ``stream_name``."""
         if doc.get("name") != self.stream_name or self.ignored:
             return
+        self._stream_descriptors[doc["uid"]] = doc
+        if self._normalizer is not None:
+            self._normalizer.descriptor(doc)
         if self.worker is not None:  # a new descriptor of the same stream (config change)
             if self.field in doc.get("data_keys", {}):
                 self._descriptors.add(doc["uid"])
@@ -191,6 +212,7 @@ class LiveGapInpainter(DocumentRouter):
             **self.extra_metadata,
         }
         writer = self.writer_factory(self.uid, mask, metadata=metadata)
+        self.reader = self._make_reader()
         points = self.start_doc.get("num_points")
         self.worker = InpaintWorker(
             self.inpainter,
@@ -202,9 +224,17 @@ class LiveGapInpainter(DocumentRouter):
             if isinstance(points, int) and points > 0
             else None,
             mask_error=mask_error,
+            reader=self.reader,
             **self.worker_options,
         )
         return self.worker
+
+    def _make_reader(self) -> FrameReader:
+        timeout = float(self.worker_options.get("file_timeout", 10.0))
+        if self.frames_from == "tiled":
+            field = str(self.field)
+            return TiledFrames(self.raw_catalog, self.uid, self.stream_name, field, timeout)
+        return FileFrames(timeout)
 
     def event_page(self, doc: EventPage) -> EventPage:
         """Inline frames (ophyd v1), placed by their event's ``seq_num``.
@@ -215,8 +245,10 @@ class LiveGapInpainter(DocumentRouter):
             return doc
         if self.field is None or self.field not in doc["data"]:
             return doc
-        if doc.get("filled", {}).get(self.field) is False:  # legacy resource/datum
-            raise ValueError(f"{self.field!r} is external (resource/datum), not supported")
+        filled = doc.get("filled", {}).get(self.field)
+        if filled is not None and not np.all(filled):  # datum ids: legacy resource/datum
+            self._legacy().event_page(doc)  # -> stream_resource / stream_datum
+            return doc
         k = self._per_event
         for seq_num, value in zip(doc["seq_num"], doc["data"][self.field], strict=True):
             frames = np.asarray(value)
@@ -226,24 +258,57 @@ class LiveGapInpainter(DocumentRouter):
             self.worker.submit(frames, (int(seq_num) - 1) * k, k)
         return doc
 
+    def _legacy(self) -> RunNormalizer:
+        """bluesky-tiled-plugins' normaliser of this run's legacy documents (made once)."""
+        if self._normalizer is None:
+            self._normalizer = RunNormalizer()
+            self._normalizer.subscribe(self._normalized)
+            for descriptor in self._stream_descriptors.values():
+                self._normalizer.descriptor(descriptor)
+        return self._normalizer
+
+    def _normalized(self, name: str, doc: dict[str, Any]) -> None:
+        """Take the normaliser's output: only its stream documents are new here."""
+        if name == "stream_resource":
+            self.stream_resource(doc)  # type: ignore[arg-type]
+        elif name == "stream_datum":
+            self.stream_datum(doc)  # type: ignore[arg-type]
+
+    def resource(self, doc: Resource) -> Resource:
+        """Keep a legacy detector file (ophyd v1) in the normaliser until its datums."""
+        self._legacy().resource(doc)
+        return doc
+
+    def datum(self, doc: Datum) -> Datum:
+        """Keep a legacy datum: it becomes a ``stream_datum`` when its event arrives."""
+        self._legacy().datum(doc)
+        return doc
+
+    def datum_page(self, doc: DatumPage) -> DatumPage:
+        """Keep legacy datums, paged."""
+        self._legacy().datum_page(doc)
+        return doc
+
     def stream_resource(self, doc: StreamResource) -> None:
-        """Remember a detector file (ophyd-async)."""
+        """Remember a detector resource (ophyd-async, or a normalised legacy one)."""
         self._resources[doc["uid"]] = doc
 
     def stream_datum(self, doc: StreamDatum) -> None:
-        """Frames ``indices[start:stop]`` of a remembered file, read by the worker."""
+        """Frames ``indices[start:stop]`` of a remembered resource, read by the worker."""
         resource = self._resources.get(doc["stream_resource"])
         if self.worker is None or resource is None or resource["data_key"] != self.field:
             return
-        if doc.get("descriptor") not in self._descriptors:
+        if doc.get("descriptor") not in self._descriptors or self.reader is None:
             return
+        if resource["uid"] not in self._read_resources:
+            self.reader.add_resource(resource, self._stream_descriptors[doc["descriptor"]])
+            self._read_resources.add(resource["uid"])
         start, stop = int(doc["indices"]["start"]), int(doc["indices"]["stop"])
         seq = doc.get("seq_nums") or {}
         first_event = int(seq.get("start", 0))
-        first = (first_event - 1) * self._per_event if first_event >= 1 else start
-        dataset = resource.get("parameters", {}).get("dataset", "/entry/data/data")
-        piece = FileSlice(path_from_uri(resource["uri"]), dataset, start, stop)
-        self.worker.submit(piece, first, stop - start)
+        row = first_event - 1 if first_event >= 1 else start
+        piece = FrameSlice(resource["uid"], start, stop, row)
+        self.worker.submit(piece, row * self._per_event, stop - start)
 
     def stop(self, doc: RunStop) -> None:
         """End of the run: let the worker finish (or say why the run was not followed)."""
@@ -258,6 +323,11 @@ class LiveGapInpainter(DocumentRouter):
                 self._start_worker(None, reason, reason)
             else:
                 self.ignored = f"no {self.stream_name!r} stream in the run"
+        if self._normalizer is not None:  # datums that came after their events
+            try:
+                self._normalizer.stop(doc)
+            except RuntimeError as err:  # a lost datum: its frames are missing
+                logger.warning("run %s: %s", self.uid, err)
         if self.worker is not None:
             self.worker.stop(str(doc.get("exit_status", "success")), announced)
 

@@ -14,9 +14,10 @@ from bcdi_online.inpainting import MAX_BAD_FRACTION, GapInpainter, MaskedStream
 from bcdi_online.tiled_output import CorrectedScanWriter
 
 from ._assembly import FrameAssembly, as_ranges
+from ._frames import FileFrames, FrameReader, FrameSlice
 from ._intake import Entry, Intake, Item, count
 from ._scan_end import ScanEndSettings, publish_scan_end
-from ._sources import FrameFiles, check_mask
+from ._sources import check_mask
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class InpaintWorker:
     scan_end : ScanEndSettings, optional
         Then, the result in Tiled, publish the fill uncertainty and the crystal beside it
         (phase ``scan_end``, :func:`publish_scan_end`); the final status never changes.
+    reader : FrameReader, optional
+        Where stream-datum frames are read (default :class:`FileFrames` of ``file_timeout``).
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class InpaintWorker:
         run_timeout: float | None = None,
         file_timeout: float = 10.0,
         scan_end: ScanEndSettings | None = None,
+        reader: FrameReader | None = None,
     ) -> None:
         self.inpainter, self.writer, self.scan_end = inpainter, writer, scan_end
         self.expected_frames = expected_frames
@@ -107,8 +111,8 @@ class InpaintWorker:
         self._interrupt: str | None = None
         self._skip_finish = False  # interrupted at shutdown: no time for the last windows
         self._last_document = time.monotonic()
-        self._files = FrameFiles(file_timeout)
-        self._first_file: str | None = None
+        self._files = reader if reader is not None else FileFrames(file_timeout)
+        self._first_piece: FrameSlice | None = None
         self._assembly = FrameAssembly()
         self._conflicts: list[int] = []  # positions received twice with other values
         self._stream: MaskedStream | None = None
@@ -279,7 +283,7 @@ class InpaintWorker:
             if isinstance(item, np.ndarray):
                 frames = item
             else:
-                self._first_file = self._first_file or item.path
+                self._first_piece = self._first_piece or item
                 try:
                     frames = self._files.read(item, wait=self._exit_status is None)
                 except (OSError, KeyError, ValueError) as err:  # broken, missing, truncated
@@ -312,8 +316,8 @@ class InpaintWorker:
         if self.mask_error is not None:
             raise RuntimeError(self.mask_error)
         if self.mask is None:
-            path = self._first_file
-            self.mask = None if path is None else self._files.pixel_mask(path)
+            piece = self._first_piece
+            self.mask = None if piece is None else self._files.pixel_mask(piece)
             if self.mask is None:
                 raise RuntimeError(f"no gap mask: {self.mask_source}")
             self.mask_source = "pixel_mask of the detector file"

@@ -5,7 +5,9 @@ region and gives the noisy frame at any rocking angle. :class:`SimBcdiDetector`
 (ophyd-async; :class:`SimMaxipix`, :class:`SimEiger` simulate their own crystal)
 writes those frames to an HDF5 file and emits ``stream_resource`` / ``stream_datum``
 documents as real area detectors do; :class:`SimBcdiDetectorV1` (ophyd v1) puts each
-frame inline in its event. Both read the rocking angle (:class:`SimRockingMotor`, or
+frame inline in its event, :class:`SimBcdiDetectorV1HDF5` (ophyd v1) writes them to HDF5
+with legacy ``resource`` / ``datum`` documents, as ophyd's areaDetector HDF5 plugin does.
+All read the rocking angle (:class:`SimRockingMotor`, or
 ``ophyd.sim.SynAxis`` in v1) at every trigger.
 
 On the Tango side, :class:`SimLimaCCDs` is a LIMA-like detector device server taking
@@ -25,6 +27,7 @@ from ._hdf import DATA_PATH, MASK_PATH
 from ._motor import SimRockingMotor
 from ._source import AcquiredFrames, CrystalSource
 from ._v1 import SimBcdiDetectorV1
+from ._v1_files import SimBcdiDetectorV1HDF5
 
 #: The Tango devices and their module: imported on first use, as they need pytango
 #: (``pip install "bcdi-online[tango]"``).
@@ -63,6 +66,7 @@ __all__ = [
     "LimaDriver",
     "SimBcdiDetector",
     "SimBcdiDetectorV1",
+    "SimBcdiDetectorV1HDF5",
     "SimEiger",
     "SimLimaCCDs",
     "SimLimaDetector",

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import (
@@ -67,6 +67,8 @@ class ServiceSettings(BaseSettings):
     """Seconds a finished run waits for Tiled before its result goes to the local file."""
     crystal: bool | None = None
     """Reconstruct the crystal of every complete run (None: when the model runs on CUDA)."""
+    frames_from: Literal["files", "tiled"] = "files"
+    """Where stream-datum frames are read: the detector's files, or the raw run in Tiled."""
     zmq_out: str = "localhost:5578"
     """0MQ proxy OUT address the service listens to (``serve --zmq``)."""
     zmq_in: str = "127.0.0.1:5577"

@@ -29,6 +29,7 @@ from bcdi_online.sim_devices import (
     CrystalSource,
     SimBcdiDetector,
     SimBcdiDetectorV1,
+    SimBcdiDetectorV1HDF5,
     SimEiger,
     SimMaxipix,
     SimRockingMotor,
@@ -278,3 +279,23 @@ def test_v1_scan_has_inline_images(run_engine):
     np.testing.assert_allclose(source.acquired.angles, [e["data"]["eta"] for e in events])
     assert not images[:, source.mask].any()
     assert int(images.sum(axis=(1, 2)).argmax()) == BRAGG_INDEX
+
+
+def test_v1_hdf5_scan_emits_legacy_resource_and_datums(run_engine, tmp_path):
+    source = make_source(detector="maxipix_2x2")
+    eta = SynAxis(name="eta")
+    det = SimBcdiDetectorV1HDF5(source, eta, directory=tmp_path, name="det")
+    docs = run_scan(run_engine, det, eta)
+
+    (descriptor,) = [doc for name, doc in docs if name == "descriptor"]
+    key = descriptor["data_keys"]["det_image"]
+    assert (key["shape"], key["external"]) == ([ROI, ROI], "FILESTORE:")
+    (resource,) = [doc for name, doc in docs if name == "resource"]
+    assert resource["spec"] == "AD_HDF5" and resource["resource_kwargs"] == {"frame_per_point": 1}
+    datums = [doc for name, doc in docs if name == "datum"]
+    assert [d["datum_kwargs"]["point_number"] for d in datums] == list(range(N_FRAMES))
+    events = [doc for name, doc in docs if name == "event"]
+    assert [e["data"]["det_image"] for e in events] == [d["datum_id"] for d in datums]
+    assert all(e["filled"] == {"det_image": False} for e in events)
+    path = Path(resource["root"]) / resource["resource_path"]
+    np.testing.assert_array_equal(read_frames(path), source.acquired.data)

@@ -146,6 +146,7 @@ _SETTING_OPTIONS = {
     "fallback_dir": "fallback_dir",
     "fallback_after": "fallback_after",
     "crystal": "crystal",
+    "frames_from": "frames_from",
     "zmq": "zmq_out",
     "allow_pickle": "allow_pickle",
     "grace": "grace",
@@ -176,6 +177,7 @@ def live_from_args(settings: ServiceSettings, **options: object) -> LiveInpainti
         fallback_dir=settings.fallback_dir,
         retry=RetryPolicy(fallback_after=settings.fallback_after),
         crystal=settings.crystal,
+        frames_from=settings.frames_from,
         **options,  # type: ignore[arg-type]
     )
 
@@ -205,9 +207,9 @@ def add_crystal_option(parser: argparse.ArgumentParser, default: str) -> None:
 def add_service_options(parser: argparse.ArgumentParser, tiled_help: str) -> None:
     """Add the service options: ``--config``, ``--tiled``, ``--api-key-file``, and more.
 
-    The more: ``--device``, ``--model``, ``--fallback-dir``, ``--fallback-after`` and
-    ``--crystal`` (:func:`add_crystal_option`). Each option given overrides its
-    setting; the others come from :class:`~bcdi_online._settings.ServiceSettings`
+    The more: ``--device``, ``--model``, ``--fallback-dir``, ``--fallback-after``,
+    ``--crystal`` (:func:`add_crystal_option`) and ``--frames-from``. Each option given
+    overrides its setting; the others come from :class:`~bcdi_online._settings.ServiceSettings`
     (``BCDI_ONLINE_*`` variables, the settings file, the defaults): :func:`service_settings`.
     """
     parser.add_argument(
@@ -252,3 +254,11 @@ def add_service_options(parser: argparse.ArgumentParser, tiled_help: str) -> Non
         "file ($BCDI_ONLINE_FALLBACK_AFTER; default: 60)",
     )
     add_crystal_option(parser, "on when the model runs on CUDA")
+    parser.add_argument(
+        "--frames-from",
+        choices=("files", "tiled"),
+        default=None,
+        help="where detector frames announced by stream datums are read: the detector's "
+        "files, or the raw run in Tiled, for a host without the detector's file system "
+        "($BCDI_ONLINE_FRAMES_FROM; default: files)",
+    )

@@ -127,6 +127,7 @@ class BcdiOnline(Device):
                 "fallback_dir": settings.fallback_dir,
                 "retry": RetryPolicy(fallback_after=settings.fallback_after),
                 "crystal": settings.crystal,
+                "frames_from": settings.frames_from,
                 "address": settings.zmq_out,
                 "owner": f"tango:{self.get_name()}",
             },
