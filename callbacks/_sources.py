@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from bcdi_online import GapMaskError
 from bcdi_online.detectors import gap_mask
 
 
@@ -110,13 +109,3 @@ def mask_from_info(info: dict[str, Any]) -> np.ndarray | None:
     if not info.get("detector"):
         return None
     return gap_mask(info["detector"], info["roi"], maxipix_gap=info["maxipix_gap"])
-
-
-def check_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Return ``mask`` as bool after checking it against the frame ``shape``."""
-    mask = np.asarray(mask)
-    if mask.dtype != bool:
-        raise GapMaskError(f"mask dtype must be bool (True = dead pixel), got {mask.dtype}")
-    if mask.shape != tuple(shape):
-        raise GapMaskError(f"mask shape {mask.shape} does not match frame shape {tuple(shape)}")
-    return mask

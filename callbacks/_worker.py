@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bcdi_online.detectors import checked_mask
 from bcdi_online.inpainting import MAX_BAD_FRACTION, GapInpainter, MaskedStream
 from bcdi_online.tiled_output import CorrectedScanWriter
 
@@ -17,7 +18,6 @@ from ._assembly import FrameAssembly, as_ranges
 from ._frames import FileFrames, FrameReader, FrameSlice
 from ._intake import Entry, Intake, Item, count
 from ._scan_end import ScanEndSettings, publish_scan_end
-from ._sources import check_mask
 
 logger = logging.getLogger(__name__)
 
@@ -321,7 +321,7 @@ class InpaintWorker:
             if self.mask is None:
                 raise RuntimeError(f"no gap mask: {self.mask_source}")
             self.mask_source = "pixel_mask of the detector file"
-        self.mask = check_mask(self.mask, shape)
+        self.mask = checked_mask(self.mask, shape)
         self.writer.set_gap_mask(self.mask)
         self.writer.update_metadata(mask_source=self.mask_source, frame_shape=list(shape))
         return self._masked_stream(self.expected_frames)

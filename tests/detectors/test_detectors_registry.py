@@ -6,8 +6,14 @@ import numpy as np
 import pyFAI
 import pytest
 
-from bcdi_online import UnknownDetectorError
-from bcdi_online.detectors import DETECTORS, DetectorSpec, detector_names, get_detector
+from bcdi_online import GapMaskError, UnknownDetectorError
+from bcdi_online.detectors import (
+    DETECTORS,
+    DetectorSpec,
+    checked_mask,
+    detector_names,
+    get_detector,
+)
 
 # (name, frame shape (ny, nx), pixel size in m, modules (along y, along x))
 PUBLISHED = [
@@ -136,3 +142,17 @@ def test_spec_rejects_a_frame_not_tiled_by_its_modules() -> None:
             module_gap=(4, 4),
             source="test",
         )
+
+
+def test_checked_mask_is_the_one_mask_check() -> None:
+    frame = np.zeros((4, 5), dtype=bool)
+    assert checked_mask(frame, (4, 5)) is frame  # a frame mask for a frame
+    assert checked_mask(frame, (3, 4, 5)) is frame  # ... and for a volume
+    volume = np.zeros((3, 4, 5), dtype=bool)
+    assert checked_mask(volume, (3, 4, 5)) is volume
+    with pytest.raises(GapMaskError, match=r"mask shape \(3, 4, 5\) does not match frame"):
+        checked_mask(volume, (4, 5))
+    with pytest.raises(GapMaskError, match=r"expected \(4, 5\) or \(2, 4, 5\)"):
+        checked_mask(volume, (2, 4, 5))
+    with pytest.raises(GapMaskError, match="dtype must be bool"):
+        checked_mask(frame.astype(np.uint8), (4, 5))

@@ -5,7 +5,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from bcdi_online import InputDataError
+from bcdi_online import GapMaskError, InputDataError
 from bcdi_online.evaluation import biharmonic, inverse_distance_weighting, linear_interpolation
 
 SHAPE = (8, 64, 64)
@@ -143,13 +143,14 @@ def test_idw_fills_gaps_wider_than_its_radius() -> None:
 def test_shape_mismatch_raises(
     baseline: Baseline, data_shape: tuple[int, ...], mask_shape: tuple[int, ...]
 ) -> None:
-    with pytest.raises(InputDataError, match="shape"):
+    error = InputDataError if len(data_shape) != 3 else GapMaskError  # data, else the mask
+    with pytest.raises(error, match="shape"):
         baseline(np.ones(data_shape, np.float32), np.zeros(mask_shape, dtype=bool))
 
 
 @pytest.mark.parametrize("baseline", BASELINES)
 def test_non_bool_mask_raises(baseline: Baseline) -> None:
-    with pytest.raises(InputDataError, match="bool"):
+    with pytest.raises(GapMaskError, match="bool"):
         baseline(_blob(), _mask("columns").astype(np.uint8))
 
 

@@ -9,7 +9,7 @@ Eiger2M, PILATUS, LAMBDA, Merlin) gives each one's full-frame dead-pixel mask;
 
 from __future__ import annotations
 
-from ._mask import gap_mask, roi_around
+from ._mask import checked_mask, gap_mask, roi_around
 from ._registry import DETECTORS, detector_names, get_detector
 from ._spec import DetectorSpec
 from ._stripes import Stripe, stripes
@@ -18,6 +18,7 @@ __all__ = [
     "DETECTORS",
     "DetectorSpec",
     "Stripe",
+    "checked_mask",
     "detector_names",
     "gap_mask",
     "get_detector",

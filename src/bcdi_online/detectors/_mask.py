@@ -17,6 +17,43 @@ Roi = tuple[int, int, int, int]
 _MAXIPIX_GAPS = {6: True, 4: False}  # stripe width -> mark the enlarged edge pixels
 
 
+def checked_mask(mask: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Return a gap mask as a bool array after checking that it fits ``shape``.
+
+    The one check of a mask against the data it applies to, for the whole package.
+
+    Parameters
+    ----------
+    mask : (ny, nx) or (n_frames, ny, nx) ndarray of bool
+        True = dead pixel.
+    shape : tuple of int
+        A frame ``(ny, nx)``, which the mask must match, or a volume
+        ``(n_frames, ny, nx)``, which it matches as a frame mask or a volume mask.
+
+    Returns
+    -------
+    ndarray of bool
+        ``mask`` itself (no copy).
+
+    Raises
+    ------
+    GapMaskError
+        If the mask is not bool or its shape does not fit.
+    """
+    mask = np.asarray(mask)
+    shape = tuple(int(n) for n in shape)
+    if mask.dtype != np.bool_:
+        raise GapMaskError(f"mask dtype must be bool (True = dead pixel), got {mask.dtype}")
+    if len(shape) == 2 and mask.shape != shape:
+        raise GapMaskError(f"mask shape {mask.shape} does not match frame shape {shape}")
+    if len(shape) != 2 and mask.shape not in (shape, shape[1:]):
+        raise GapMaskError(
+            f"mask shape {mask.shape} does not match data shape {shape} "
+            f"(expected {shape[1:]} or {shape})"
+        )
+    return mask
+
+
 def _spec(detector: str | DetectorSpec) -> DetectorSpec:
     return detector if isinstance(detector, DetectorSpec) else get_detector(detector)
 

@@ -9,14 +9,15 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from .._errors import InputDataError
-from ..detectors import stripes
+from ..detectors import checked_mask, stripes
 
 
 def volume_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Check a gap mask against a volume and broadcast it over the frames.
 
-    Raises :class:`InputDataError` if the volume is not 3D, the mask is not bool, or
-    the shapes do not match.
+    Raises :class:`InputDataError` if the volume is not 3D, and
+    :class:`~bcdi_online.GapMaskError` (:func:`~bcdi_online.detectors.checked_mask`) if
+    the mask is not bool or does not fit.
 
     Parameters
     ----------
@@ -31,17 +32,9 @@ def volume_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         A read-only broadcast view when ``mask`` is a frame mask.
 
     """
-    mask = np.asarray(mask)
     if len(shape) != 3:
         raise InputDataError(f"volume must be (n_frames, ny, nx), got shape {shape}")
-    if mask.dtype != np.bool_:
-        raise InputDataError(f"mask must be bool (True = dead pixel), got dtype {mask.dtype}")
-    if mask.shape not in (tuple(shape), tuple(shape[1:])):
-        raise InputDataError(
-            f"mask shape {mask.shape} matches neither volume shape {tuple(shape)} "
-            f"nor its frame shape {tuple(shape[1:])}"
-        )
-    return np.broadcast_to(mask, shape)
+    return np.broadcast_to(checked_mask(mask, shape), shape)
 
 
 def _volumes(mask: np.ndarray, **arrays: np.ndarray) -> tuple[np.ndarray, ...]:

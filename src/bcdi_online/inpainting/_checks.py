@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._errors import GapMaskError, InputDataError
+from ..detectors import checked_mask
 
 
 def check_frames(frames: np.ndarray, mask: np.ndarray, first_index: int = 0) -> None:
@@ -53,13 +54,7 @@ def check_volume(data: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
     mask = np.asarray(mask)
     if data.ndim != 3:
         raise InputDataError(f"data must be (n_frames, ny, nx), got shape {data.shape}")
-    if mask.dtype != bool:
-        raise GapMaskError(f"mask dtype must be bool (True = dead pixel), got {mask.dtype}")
-    if mask.shape not in (data.shape, data.shape[1:]):
-        raise GapMaskError(
-            f"mask shape {mask.shape} does not match data shape {data.shape} "
-            f"(expected {data.shape[1:]} or {data.shape})"
-        )
+    checked_mask(mask, data.shape)
     if mask.all():
         raise GapMaskError(f"mask of shape {mask.shape} covers every pixel: nothing to fill from")
     check_frames(data, mask)
