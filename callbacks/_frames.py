@@ -28,10 +28,10 @@ from bluesky_tiled_plugins.writing.consolidators import (
 from tiled.adapters.utils import ShapeMismatchError
 from tiled.ndslice import NDSlice
 
+from bcdi_online.detectors import PIXEL_MASK_PATH
+
 logger = logging.getLogger(__name__)
 
-PIXEL_MASK_PATH = "/entry/instrument/detector/pixel_mask"
-"""NeXus ``NXdetector/pixel_mask`` of a detector file (non-zero = bad pixel)."""
 
 HDF5 = "application/x-hdf5"
 

@@ -7,10 +7,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-DATA_PATH = "/entry/data/data"
+from bcdi_online.detectors import FRAMES_PATH, PIXEL_MASK_PATH
+
+DATA_PATH = FRAMES_PATH
 """Dataset of the frames, ``(n, ny, nx)``, as areaDetector's and Dectris' NeXus files."""
 
-MASK_PATH = "/entry/instrument/detector/pixel_mask"
+MASK_PATH = PIXEL_MASK_PATH
 """Dead-pixel map ``(ny, nx)`` uint32, non-zero (1) = no signal, as a NeXus ``NXdetector``."""
 
 

@@ -10,12 +10,16 @@ Eiger2M, PILATUS, LAMBDA, Merlin) gives each one's full-frame dead-pixel mask;
 from __future__ import annotations
 
 from ._mask import checked_mask, gap_mask, roi_around
+from ._nexus import DETECTOR_DATA_PATH, FRAMES_PATH, PIXEL_MASK_PATH
 from ._registry import DETECTORS, detector_names, get_detector
 from ._spec import DetectorSpec
 from ._stripes import Stripe, stripes
 
 __all__ = [
     "DETECTORS",
+    "DETECTOR_DATA_PATH",
+    "FRAMES_PATH",
+    "PIXEL_MASK_PATH",
     "DetectorSpec",
     "Stripe",
     "checked_mask",

@@ -10,12 +10,13 @@ import h5py
 import numpy as np
 
 from .._errors import InputDataError
+from ..detectors import DETECTOR_DATA_PATH, PIXEL_MASK_PATH
 from ._params import CrystalParams
 from ._scan import RockingScan
 
 #: HDF5 paths of a scan file, NeXus-style (NXentry/NXinstrument/NXdetector, NXdata).
-DATA_PATH = "entry/instrument/detector/data"
-MASK_PATH = "entry/instrument/detector/pixel_mask"
+DATA_PATH = DETECTOR_DATA_PATH
+MASK_PATH = PIXEL_MASK_PATH
 DESCRIPTION_PATH = "entry/instrument/detector/description"
 ROI_PATH = "entry/instrument/detector/roi"
 TRUTH_PATH = "entry/simulation/truth"
@@ -69,7 +70,7 @@ def write_scan(path: str | Path, scan: RockingScan) -> Path:
         det.create_dataset("pixel_mask", data=scan.mask.astype(np.uint32))
         nxdata = _nx_group(entry, "data", "NXdata")
         nxdata.attrs["signal"] = "data"
-        nxdata["data"] = h5py.SoftLink(f"/{DATA_PATH}")
+        nxdata["data"] = h5py.SoftLink(DATA_PATH)
         sample = _nx_group(entry, "sample", "NXsample")
         sample.create_dataset("object", data=scan.obj, compression="gzip", compression_opts=1)
         sim = _nx_group(entry, "simulation", "NXcollection")
