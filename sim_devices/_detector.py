@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Unpack
 
 import numpy as np
 from ophyd_async.core import (
@@ -15,7 +16,8 @@ from ophyd_async.core import (
     soft_signal_rw,
 )
 
-from bcdi_online.simulation import CrystalParams
+from bcdi_online import ConfigurationError
+from bcdi_online.simulation import ScanOptions
 
 from ._logic import CrystalAcquireLogic, CrystalCamera, CrystalDataLogic, CrystalTriggerLogic
 from ._source import CrystalSource
@@ -109,30 +111,18 @@ class _SimulatedFamilyDetector(SimBcdiDetector):
         angle: SignalR[float] | Device,
         *,
         detector: str | None = None,
-        n_frames: int = 64,
-        roi_size: int | tuple[int, int] = 128,
-        roi: tuple[int, int, int, int] | None = None,
-        params: CrystalParams | None = None,
-        seed: int = 0,
         eta_range: tuple[float, float] = (-0.5, 0.5),
         acquire_time: float = 0.0,
         name: str = "",
+        **scan: Unpack[ScanOptions],
     ) -> None:
         detector = detector or self.default_detector
         if self.family not in detector:
-            raise ValueError(
+            raise ConfigurationError(
                 f"{type(self).__name__} simulates {self.family} detectors, got {detector!r}; "
                 "use SimBcdiDetector with CrystalSource.simulate(...) for any other"
             )
-        source = CrystalSource.simulate(
-            detector,
-            n_frames=n_frames,
-            roi_size=roi_size,
-            roi=roi,
-            params=params,
-            seed=seed,
-            eta_range=eta_range,
-        )
+        source = CrystalSource.simulate(detector, eta_range=eta_range, **scan)
         super().__init__(path_provider, source, angle, acquire_time=acquire_time, name=name)
 
 
@@ -147,8 +137,9 @@ class SimMaxipix(_SimulatedFamilyDetector):
         The rocking angle (e.g. a :class:`SimRockingMotor`).
     detector : str, optional
         A MAXIPIX registry name: ``"maxipix_1x1"``, ``"maxipix_2x2"``, ``"maxipix_5x1"``.
-    n_frames, roi_size, roi, params, seed, eta_range
-        Passed to :meth:`CrystalSource.simulate`.
+    eta_range, **scan
+        Passed to :meth:`CrystalSource.simulate` (``n_frames``, ``roi_size``, ``roi``,
+        ``params``, ``seed``, ``peak_jitter``, ``maxipix_gap``).
     acquire_time : float
         Initial exposure per frame in seconds.
     name : str
@@ -170,8 +161,9 @@ class SimEiger(_SimulatedFamilyDetector):
         The rocking angle (e.g. a :class:`SimRockingMotor`).
     detector : str, optional
         An EIGER registry name (``"eiger_1m"``, ``"eiger2_4m"``, ``"id01_eiger2m"``...).
-    n_frames, roi_size, roi, params, seed, eta_range
-        Passed to :meth:`CrystalSource.simulate`.
+    eta_range, **scan
+        Passed to :meth:`CrystalSource.simulate` (``n_frames``, ``roi_size``, ``roi``,
+        ``params``, ``seed``, ``peak_jitter``, ``maxipix_gap``).
     acquire_time : float
         Initial exposure per frame in seconds.
     name : str

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Unpack
 
 import numpy as np
 
 from bcdi_online import SimulationError
 from bcdi_online.detectors import DetectorSpec
-from bcdi_online.simulation import CrystalParams, RockingScan, simulate_scan
+from bcdi_online.simulation import RockingScan, ScanOptions, simulate_scan
 
 
 @dataclass(frozen=True)
@@ -88,13 +89,8 @@ class CrystalSource:
         cls,
         detector: str | DetectorSpec = "maxipix_2x2",
         *,
-        n_frames: int = 64,
-        roi_size: int | tuple[int, int] = 128,
-        roi: tuple[int, int, int, int] | None = None,
-        params: CrystalParams | None = None,
-        seed: int = 0,
         eta_range: tuple[float, float] = (-0.5, 0.5),
-        maxipix_gap: int = 6,
+        **scan: Unpack[ScanOptions],
     ) -> CrystalSource:
         """Simulate a crystal on a detector region and make it a source.
 
@@ -102,35 +98,22 @@ class CrystalSource:
         ----------
         detector : str or DetectorSpec
             Registry name (see :func:`bcdi_online.detectors.detector_names`).
-        n_frames : int
-            Rocking steps of the expected volume (>= 8).
-        roi_size : int or tuple of int
-            ROI height and width, when ``roi`` is not given.
-        roi : tuple of int, optional
-            Explicit (y0, y1, x0, x1) region of the full frame.
-        params : CrystalParams, optional
-            Crystal; drawn from ``seed`` when omitted.
-        seed : int
-            Seed of the crystal, of the ROI placement and of the noise.
         eta_range : (float, float)
             Angles of the first and last expected frame, in degrees.
-        maxipix_gap : int
-            MAXIPIX gap convention, see :func:`bcdi_online.detectors.gap_mask`.
+        **scan
+            Options of :func:`bcdi_online.simulation.simulate_scan` (``n_frames``,
+            ``roi_size``, ``roi``, ``params``, ``seed``, ``peak_jitter``,
+            ``maxipix_gap``); here ``n_frames`` defaults to 64 and ``roi_size`` to
+            128, sizes a simulated device streams quickly. ``seed`` also seeds the noise.
 
         Returns
         -------
         CrystalSource
         """
-        scan = simulate_scan(
-            detector,
-            n_frames=n_frames,
-            roi_size=roi_size,
-            roi=roi,
-            params=params,
-            seed=seed,
-            maxipix_gap=maxipix_gap,
+        options: ScanOptions = {"n_frames": 64, "roi_size": 128, **scan}
+        return cls(
+            simulate_scan(detector, **options), eta_range=eta_range, seed=options.get("seed", 0)
         )
-        return cls(scan, eta_range=eta_range, seed=seed)
 
     @property
     def detector(self) -> str:

@@ -229,6 +229,18 @@ def test_family_detectors_reject_another_family(tmp_path, cls, detector):
         cls(path_provider(tmp_path), SimRockingMotor(), detector=detector)
 
 
+def test_family_detectors_take_every_option_of_the_simulation(tmp_path):
+    """One signature (ScanOptions): the MAXIPIX gap convention reaches the simulation."""
+    masks = {
+        gap: SimMaxipix(
+            path_provider(tmp_path, str(gap)), SimRockingMotor(), n_frames=8, maxipix_gap=gap
+        ).source
+        for gap in (6, 4)
+    }
+    assert masks[6].maxipix_gap == 6 and masks[4].maxipix_gap == 4
+    assert masks[6].mask.sum() > masks[4].mask.sum()  # 6 px stripes vs 4 px
+
+
 def test_async_detector_rejects_an_angle_without_readback(tmp_path):
     with pytest.raises(TypeError, match="user_readback"):
         SimBcdiDetector(path_provider(tmp_path), make_source(), object())  # type: ignore[arg-type]

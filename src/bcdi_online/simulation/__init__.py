@@ -7,13 +7,14 @@ from ._diffraction import Diffraction, bragg_intensity, crystal_object, simulate
 from ._figures import plot_central_slices
 from ._io import read_scan, write_scan
 from ._params import SHAPES, CrystalParams
-from ._scan import RockingScan, simulate_scan
+from ._scan import RockingScan, ScanOptions, simulate_scan
 
 __all__ = [
     "SHAPES",
     "CrystalParams",
     "Diffraction",
     "RockingScan",
+    "ScanOptions",
     "bragg_intensity",
     "crystal_object",
     "plot_central_slices",

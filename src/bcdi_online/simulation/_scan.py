@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -53,6 +53,23 @@ class RockingScan:
     def n_frames(self) -> int:
         """Number of rocking steps."""
         return int(self.data.shape[0])
+
+
+class ScanOptions(TypedDict, total=False):
+    """The options of :func:`simulate_scan` besides the detector, for callers that pass them on.
+
+    One list of names for the simulated devices (``SimMaxipix``, ``SimEiger``,
+    ``CrystalSource.simulate``, the LIMA-like Tango server): their ``**scan`` is typed
+    with it, so the type checker holds them to :func:`simulate_scan`'s signature.
+    """
+
+    n_frames: int
+    roi_size: int | tuple[int, int]
+    roi: tuple[int, int, int, int] | None
+    params: CrystalParams | None
+    seed: int
+    peak_jitter: float
+    maxipix_gap: int
 
 
 def _gap_centre(spec: DetectorSpec, maxipix_gap: int) -> tuple[float, float]:
