@@ -9,44 +9,31 @@ behind bluesky's 0MQ proxy, with :func:`msgpack_serializer` on the RunEngine sid
 
 from __future__ import annotations
 
-from ._assembly import FrameAssembly
-from ._frames import FileFrames, FrameReader, FrameSlice, FramesUnreadableError, TiledFrames
+from ._frames import FramesUnreadableError
 from ._replay import find_run, replay_run
-from ._router import LiveInpainting, connect_tiled, model_info
+from ._router import LiveInpainting
 from ._run import LiveGapInpainter
-from ._scan_end import ScanEndSettings, publish_scan_end
+from ._scan_end import ScanEndSettings
 from ._service import LiveService
-from ._sources import detector_info, pick_field
 from ._transport import (
     SafeRemoteDispatcher,
     is_loopback,
     msgpack_deserializer,
     msgpack_serializer,
 )
-from ._worker import EXIT_STATUS, InpaintWorker
 
+# What users need; the rest (frame readers, assembly, worker, scan-end publishing) is
+# internal: import it from its module in tests of the package itself.
 __all__ = [
-    "EXIT_STATUS",
-    "FileFrames",
-    "FrameReader",
-    "FrameSlice",
     "FramesUnreadableError",
-    "FrameAssembly",
-    "InpaintWorker",
     "LiveGapInpainter",
     "LiveInpainting",
     "LiveService",
     "SafeRemoteDispatcher",
     "ScanEndSettings",
-    "TiledFrames",
-    "connect_tiled",
-    "detector_info",
     "find_run",
     "is_loopback",
-    "model_info",
     "msgpack_deserializer",
     "msgpack_serializer",
-    "pick_field",
-    "publish_scan_end",
     "replay_run",
 ]

@@ -12,15 +12,8 @@ from ophyd.sim import SynAxis
 from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_devices
 from tiled.client import from_uri
 
-from bcdi_online.callbacks import (
-    FileFrames,
-    FrameSlice,
-    FramesUnreadableError,
-    LiveInpainting,
-    TiledFrames,
-    find_run,
-    replay_run,
-)
+from bcdi_online.callbacks import FramesUnreadableError, LiveInpainting, find_run, replay_run
+from bcdi_online.callbacks._frames import FileFrames, FrameSlice, TiledFrames
 from bcdi_online.cli._demo import _start_server
 from bcdi_online.cli._main import build_parser
 from bcdi_online.inpainting import GapInpainter

@@ -10,12 +10,8 @@ import msgpack_numpy
 import numpy as np
 import pytest
 
-from bcdi_online.callbacks import (
-    FrameAssembly,
-    is_loopback,
-    msgpack_deserializer,
-    msgpack_serializer,
-)
+from bcdi_online.callbacks import is_loopback, msgpack_deserializer, msgpack_serializer
+from bcdi_online.callbacks._assembly import FrameAssembly
 
 
 def test_documents_round_trip_with_numpy_values():
