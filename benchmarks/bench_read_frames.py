@@ -24,9 +24,9 @@ from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_de
 from tiled.client import from_uri
 
 from bcdi_online.callbacks import LiveInpainting
-from bcdi_online.cli._demo import _start_server
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.sim_devices import CrystalSource, SimBcdiDetector, SimRockingMotor
+from bcdi_online.testing import tiled_server
 
 
 def _zero(patches: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -43,7 +43,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "detector").mkdir()
-        server = _start_server(root, root / "detector")
+        server = tiled_server(root, root / "detector")
         client = from_uri(server.uri)
         try:
             for mode in ("files", "tiled"):

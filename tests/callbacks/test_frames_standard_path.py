@@ -14,7 +14,6 @@ from tiled.client import from_uri
 
 from bcdi_online.callbacks import FramesUnreadableError, LiveInpainting, find_run, replay_run
 from bcdi_online.callbacks._frames import FileFrames, FrameSlice, TiledFrames
-from bcdi_online.cli._demo import _start_server
 from bcdi_online.cli._main import build_parser
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.sim_devices import (
@@ -23,6 +22,7 @@ from bcdi_online.sim_devices import (
     SimBcdiDetectorV1HDF5,
     SimRockingMotor,
 )
+from bcdi_online.testing import tiled_server
 
 N_FRAMES, ROI, WAIT = 16, 48, 60.0
 ETA = (-0.5, 0.5)
@@ -51,7 +51,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("standard")
     detector_dir = root / "detector"
     detector_dir.mkdir()
-    srv = _start_server(root, detector_dir)
+    srv = tiled_server(root, detector_dir)
     client = from_uri(srv.uri)
     try:
         yield client, detector_dir

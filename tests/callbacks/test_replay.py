@@ -19,9 +19,9 @@ from tiled.client import from_uri
 
 from bcdi_online import ReplayError, inpaint
 from bcdi_online.callbacks import LiveInpainting, find_run, replay_run
-from bcdi_online.cli._demo import _start_server
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.sim_devices import CrystalSource
+from bcdi_online.testing import tiled_server
 
 N_FRAMES, ROI, WAIT = 24, 64, 60.0
 
@@ -42,7 +42,7 @@ def archive(tmp_path_factory, make_run_engine, archive_hdf5_scan):
     root = tmp_path_factory.mktemp("archive")
     detector_dir = root / "detector"
     detector_dir.mkdir()
-    server = _start_server(root, detector_dir)
+    server = tiled_server(root, detector_dir)
     client = from_uri(server.uri)
     try:
         source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=9)

@@ -10,11 +10,11 @@ from bluesky_tiled_plugins import TiledWriter
 from ophyd.sim import det
 from tiled.client import from_uri
 
-from bcdi_online.cli._demo import _start_server
+from bcdi_online.testing import tiled_server
 
 
 def test_archived_run_reads_back_as_documents(tmp_path: Path) -> None:
-    server = _start_server(tmp_path, tmp_path)
+    server = tiled_server(tmp_path, tmp_path)
     client = from_uri(server.uri)
     try:
         run_engine = RunEngine({})

@@ -220,9 +220,9 @@ def publisher(proxy: ProxyProcess) -> Publisher:
 _ARCHIVE_SERVER = """
 import sys
 from pathlib import Path
-from bcdi_online.cli._demo import _start_server
+from bcdi_online.testing import tiled_server
 root = Path(sys.argv[1])
-server = _start_server(root, root / "detector")
+server = tiled_server(root, root / "detector")
 print(server.uri, flush=True)
 sys.stdin.read()
 server.close()

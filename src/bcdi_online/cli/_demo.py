@@ -45,18 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_crystal_option(parser, "on")
 
 
-def _start_server(out: Path, detector_dir: Path) -> Any:
-    from bluesky_tiled_plugins.exporters import json_seq_exporter
-    from tiled.media_type_registration import default_serialization_registry
-    from tiled.server import SimpleTiledServer
-
-    # so that archived runs can be read back as documents (replay)
-    default_serialization_registry.register(
-        "BlueskyRun", "application/json-seq", json_seq_exporter
-    )
-    return SimpleTiledServer(directory=out / "tiled", readable_storage=[detector_dir])
-
-
 def _figure(out: Path, raw: np.ndarray, corrected: np.ndarray, truth: np.ndarray) -> Path:
     from ..simulation import plot_central_slices
 
@@ -126,13 +114,14 @@ def run(args: argparse.Namespace) -> int:
     from ..callbacks import LiveInpainting
     from ..evaluation import linear_interpolation, strict_pcc
     from ..sim_devices import CrystalSource, SimBcdiDetector, SimRockingMotor
+    from ..testing import tiled_server
 
     check_device(args.device)  # a clear error before any server starts
     out = Path(args.out).resolve()
     detector_dir = out / "detector"
     detector_dir.mkdir(parents=True, exist_ok=True)
     (out / "crystal.png").unlink(missing_ok=True)  # of an earlier demo
-    server = _start_server(out, detector_dir)
+    server = tiled_server(out, detector_dir)
     client = None
     try:
         client = from_uri(server.uri)
