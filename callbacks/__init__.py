@@ -10,6 +10,7 @@ behind bluesky's 0MQ proxy, with :func:`msgpack_serializer` on the RunEngine sid
 from __future__ import annotations
 
 from ._frames import FramesUnreadableError
+from ._health import RunHealth
 from ._replay import find_run, replay_run
 from ._router import LiveInpainting
 from ._run import LiveGapInpainter
@@ -29,6 +30,7 @@ __all__ = [
     "LiveGapInpainter",
     "LiveInpainting",
     "LiveService",
+    "RunHealth",
     "SafeRemoteDispatcher",
     "ScanEndSettings",
     "find_run",

@@ -10,6 +10,7 @@ from databroker.replay import replay as replay_documents
 
 from bcdi_online import ReplayError
 
+from ._health import RunHealth
 from ._router import LiveInpainting
 
 
@@ -69,7 +70,7 @@ def _paced(
 
 def replay_run(
     run: Any, live: LiveInpainting, *, realtime: bool = False, timeout: float | None = None
-) -> dict[str, Any]:
+) -> RunHealth:
     """Feed an archived run's documents to ``live`` and wait for its corrected volume.
 
     The documents come back from Tiled as ``TiledWriter`` stored them

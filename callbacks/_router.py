@@ -21,6 +21,7 @@ from bcdi_online._redact import redact, register_secret
 from bcdi_online.inpainting import MAX_BAD_FRACTION, FillUncertainty, GapInpainter
 from bcdi_online.tiled_output import DEFAULT_GROUP, CorrectedScanWriter, RetryPolicy
 
+from ._health import RunHealth
 from ._run import LiveGapInpainter
 from ._scan_end import ScanEndSettings
 
@@ -267,7 +268,7 @@ class LiveInpainting:
         except Exception:
             logger.exception("live inpainting: %s document not handled", name)
 
-    def health(self) -> dict[str, dict[str, Any]]:
+    def health(self) -> dict[str, RunHealth]:
         """Health of each kept run, by run uid (see :meth:`LiveGapInpainter.health`)."""
         return {uid: run.health() for uid, run in list(self.runs.items())}
 

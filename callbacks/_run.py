@@ -25,6 +25,7 @@ from bcdi_online.inpainting import GapInpainter
 from bcdi_online.tiled_output import CorrectedScanWriter
 
 from ._frames import FileFrames, FrameReader, FrameSlice, TiledFrames
+from ._health import RunHealth
 from ._sources import (
     detector_info,
     frames_per_event,
@@ -340,14 +341,15 @@ class LiveGapInpainter(DocumentRouter):
         """Wait for the run's processing and upload to end; True if done (or ignored)."""
         return self.worker is None or self.worker.wait(timeout)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> RunHealth:
         """Health of the run: worker and upload state, or why it is ignored."""
-        base: dict[str, Any] = {"run_uid": self.uid, "field": self.field}
+        base: RunHealth = {"run_uid": self.uid, "field": self.field}
         if self.worker is None:
-            status = "ignored" if self.ignored else "waiting"
-            base.update(status=status, reason=self.ignored)
+            base["status"] = "ignored" if self.ignored else "waiting"
+            base["reason"] = self.ignored
         else:
             base.update(self.worker.health())
         if self.errors:
-            base.update(callback_errors=self.errors, last_callback_error=self.last_error)
+            base["callback_errors"] = self.errors
+            base["last_callback_error"] = self.last_error
         return base

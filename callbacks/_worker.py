@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from bcdi_online.tiled_output import CorrectedScanWriter
 
 from ._assembly import FrameAssembly, as_ranges
 from ._frames import FileFrames, FrameReader, FrameSlice
+from ._health import RunHealth
 from ._intake import Entry, Intake, Item, count
 from ._scan_end import ScanEndSettings, publish_scan_end
 
@@ -119,7 +120,7 @@ class InpaintWorker:
         self._arrival: dict[int, float] = {}  # arrival time of each frame position
         self._published = 0  # frames handed to the writer (final ones, then provisional)
         self._held_bytes = 0  # frames waiting behind a hole (worker thread)
-        self.stats: dict[str, Any] = {
+        self.stats: RunHealth = {
             "frames_received": 0,
             "expected_frames": expected_frames,
             "frames_processed": 0,
@@ -203,14 +204,16 @@ class InpaintWorker:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> RunHealth:
         """Queue depth, overflow, frame counts, holes, windows, errors, upload state."""
         with self._lock:
             intake = self._intake
-            health = dict(
-                self.stats, queue_depth=intake.depth, overflow_frames=intake.overflow_frames
-            )
-        return health | self.writer.state()
+            health: RunHealth = {
+                **self.stats,
+                "queue_depth": intake.depth,
+                "overflow_frames": intake.overflow_frames,
+            }
+        return cast(RunHealth, {**health, **self.writer.state()})
 
     # -- worker thread ----------------------------------------------------------------
 
@@ -426,10 +429,12 @@ class InpaintWorker:
         count = max(self._assembly.end, self._announced or 0)
         missing = self._assembly.missing(count)
         self.stats.update(
-            windows=windows,
-            bad_frames=as_ranges(bad),
-            frames_missing=len(missing),
-            missing_frames=as_ranges(missing),
+            {
+                "windows": windows,
+                "bad_frames": as_ranges(bad),
+                "frames_missing": len(missing),
+                "missing_frames": as_ranges(missing),
+            }
         )
         if stream is not None:  # the batch size used, after any out-of-memory halving
             self.stats["batch_size"] = stream.inner.batch_size
@@ -476,7 +481,7 @@ class InpaintWorker:
             self.stats["phase"], status = "scan_end", self.stats["status"]
             last = max(self._arrival.values(), default=None)
             report = publish_scan_end(self.writer, self.mask, self.scan_end, status, last)
-            self.stats.update(scan_end=report, phase="done")
+            self.stats.update({"scan_end": report, "phase": "done"})
 
     def _close(self) -> None:
         status = self._final_status()
