@@ -26,7 +26,26 @@ class _ImageSignal(SynSignal):
         }
 
 
-class SimBcdiDetectorV1(Device):
+class CrystalConfig(Device):
+    """The configuration the live callback reads from an ophyd v1 simulated detector.
+
+    ``detector_name``, ``roi`` and ``maxipix_gap`` of its :class:`CrystalSource`
+    (:meth:`show_source` sets them), shared by :class:`SimBcdiDetectorV1` and
+    ``SimBcdiDetectorV1HDF5``.
+    """
+
+    detector_name = Component(Signal, value="", kind="config")
+    roi = Component(Signal, value=np.zeros(4, dtype=np.int64), kind="config")
+    maxipix_gap = Component(Signal, value=6, kind="config")
+
+    def show_source(self, source: CrystalSource) -> None:
+        """Put the source's detector name, region and MAXIPIX gap in the configuration."""
+        self.detector_name.put(source.detector)
+        self.roi.put(np.asarray(source.roi, dtype=np.int64))
+        self.maxipix_gap.put(source.maxipix_gap)
+
+
+class SimBcdiDetectorV1(CrystalConfig):
     """Simulated area detector for ophyd v1 beamlines: frames inline in the events.
 
     On trigger it reads the motor's ``position`` and takes the frame of ``source`` at
@@ -50,9 +69,6 @@ class SimBcdiDetectorV1(Device):
     """
 
     image = Component(_ImageSignal, kind="hinted")
-    detector_name = Component(Signal, value="", kind="config")
-    roi = Component(Signal, value=np.zeros(4, dtype=np.int64), kind="config")
-    maxipix_gap = Component(Signal, value=6, kind="config")
 
     def __init__(
         self,
@@ -69,9 +85,7 @@ class SimBcdiDetectorV1(Device):
         self.image.put(np.zeros(source.frame_shape, dtype=np.uint32))
         self.image.exposure_time = exposure_time
         self.image.sim_set_func(self._take_frame)
-        self.detector_name.put(source.detector)
-        self.roi.put(np.asarray(source.roi, dtype=np.int64))
-        self.maxipix_gap.put(source.maxipix_gap)
+        self.show_source(source)
 
     def _take_frame(self) -> np.ndarray:
         """(ny, nx) uint32 frame at the motor's current position."""

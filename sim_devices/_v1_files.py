@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ophyd import Component, Device, Signal
+from ophyd import Component, Signal
 from ophyd.status import Status
 
 from ._hdf import FrameFile
 from ._source import CrystalSource
+from ._v1 import CrystalConfig
 
 
 class _DatumSignal(Signal):
@@ -35,7 +36,7 @@ class _DatumSignal(Signal):
         }
 
 
-class SimBcdiDetectorV1HDF5(Device):
+class SimBcdiDetectorV1HDF5(CrystalConfig):
     """Simulated area detector of an ophyd v1 beamline writing its frames to HDF5.
 
     As ophyd's areaDetector HDF5 plugin does: staging opens ``<directory>/<uuid>.h5``
@@ -60,9 +61,6 @@ class SimBcdiDetectorV1HDF5(Device):
     """
 
     image = Component(_DatumSignal, kind="hinted")
-    detector_name = Component(Signal, value="", kind="config")
-    roi = Component(Signal, value=np.zeros(4, dtype=np.int64), kind="config")
-    maxipix_gap = Component(Signal, value=6, kind="config")
 
     def __init__(
         self,
@@ -76,9 +74,7 @@ class SimBcdiDetectorV1HDF5(Device):
         super().__init__(name=name, **kwargs)
         self.source, self.motor, self.directory = source, motor, Path(directory)
         self.image.frame_shape = source.frame_shape
-        self.detector_name.put(source.detector)
-        self.roi.put(np.asarray(source.roi, dtype=np.int64))
-        self.maxipix_gap.put(source.maxipix_gap)
+        self.show_source(source)
         self.file: FrameFile | None = None
         self._resource_uid = ""
         self._asset_docs: deque[tuple[str, dict[str, Any]]] = deque()
