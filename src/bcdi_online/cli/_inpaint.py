@@ -50,18 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _read_truth(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """Read the simulator's truth and noise-free intensity, if the file holds them."""
-    import h5py
-
-    from ..simulation._io import EXPECTED_PATH, TRUTH_PATH
-
-    with h5py.File(path, "r") as f:
-        if TRUTH_PATH not in f or EXPECTED_PATH not in f:
-            return None
-        return f[TRUTH_PATH][()], f[EXPECTED_PATH][()]
-
-
 def _inpaint(inpainter: Any, data: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
     """Inpaint frame slab by frame slab with a progress bar; return the volume and windows."""
     from rich.console import Console
@@ -142,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     from .._errors import InputDataError
     from ..inpainting import GapInpainter
     from ..model import model_sha256
-    from ..simulation import plot_central_slices, read_scan
+    from ..simulation import plot_central_slices, read_scan, read_truth
 
     started = time.perf_counter()
     source = Path(args.scan)
@@ -150,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     if source.exists() and out.exists() and out.samefile(source):
         raise InputDataError(f"--out {str(out)!r} is the input file, which is never modified")
     scan = read_scan(source, with_truth=False)
-    truth = _read_truth(source)
+    truth = read_truth(source)
     weights = model_path(args.model)
     check_device(args.device)
     inpainter = GapInpainter(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._crystal import rotation_matrix
 from ._diffraction import Diffraction, bragg_intensity, crystal_object, simulate_volume
 from ._figures import plot_central_slices
-from ._io import read_scan, write_scan
+from ._io import read_scan, read_truth, write_scan
 from ._params import SHAPES, CrystalParams
 from ._scan import RockingScan, ScanOptions, simulate_scan
 
@@ -19,6 +19,7 @@ __all__ = [
     "crystal_object",
     "plot_central_slices",
     "read_scan",
+    "read_truth",
     "rotation_matrix",
     "simulate_scan",
     "simulate_volume",

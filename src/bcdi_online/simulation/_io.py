@@ -88,6 +88,26 @@ def write_scan(path: str | Path, scan: RockingScan) -> Path:
     return path
 
 
+def read_truth(path: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """Read only the simulator's truth of a scan file, if it holds one.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by :func:`write_scan`, or any scan file.
+
+    Returns
+    -------
+    tuple of (n_frames, ny, nx) ndarray, or None
+        The noisy counts without gaps (``truth``) and the noise-free intensity
+        (``expected``); None for a file without them (a measured scan).
+    """
+    with h5py.File(path, "r") as f:
+        if TRUTH_PATH not in f or EXPECTED_PATH not in f:
+            return None
+        return f[TRUTH_PATH][()], f[EXPECTED_PATH][()]
+
+
 def read_scan(path: str | Path, *, with_truth: bool = True) -> RockingScan:
     """Read a file written by :func:`write_scan`.
 
