@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from bcdi_online import InputDataError, ModelError
-from bcdi_online.inpainting import GapInpainter, WindowPlan, plan_frame
+from bcdi_online.inpainting import GapInpainter, WindowPlan
+from bcdi_online.inpainting._plan import plan_frame
 
 
 def double(patches: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

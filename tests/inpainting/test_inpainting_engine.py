@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from bcdi_online import GapMaskError, InputDataError
-from bcdi_online.inpainting import GapInpainter, WindowPlan, dense_starts, plan_frame
+from bcdi_online.inpainting import GapInpainter, WindowPlan
+from bcdi_online.inpainting._plan import dense_starts, plan_frame
 
 
 def double(patches: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

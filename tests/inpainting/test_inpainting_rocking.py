@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bcdi_online.inpainting import GapInpainter, WindowPlan, dense_starts, rocking_windows
+from bcdi_online.inpainting import GapInpainter, WindowPlan, rocking_windows
+from bcdi_online.inpainting._plan import dense_starts
 
 
 def _patch_mean(patches: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from ._bad_pixels import MAX_BAD_FRACTION, MaskedStream, find_bad_pixels, inpaint_with_bad_pixels
 from ._batch import BatchSize
 from ._inpainter import GapInpainter, inpaint
-from ._plan import SpatialWindow, WindowPlan, dense_starts, plan_frame, rocking_windows
-from ._stream import GapStream, importance
+from ._plan import WindowPlan, rocking_windows
+from ._stream import GapStream
 from ._uncertainty import FillUncertainty, coverage, gap_depth
 
 __all__ = [
@@ -16,15 +16,11 @@ __all__ = [
     "GapInpainter",
     "GapStream",
     "MaskedStream",
-    "SpatialWindow",
     "WindowPlan",
     "coverage",
-    "dense_starts",
     "find_bad_pixels",
     "gap_depth",
-    "importance",
     "inpaint",
     "inpaint_with_bad_pixels",
-    "plan_frame",
     "rocking_windows",
 ]
