@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -147,9 +148,15 @@ class SafeRemoteDispatcher(RemoteDispatcher):
     are logged. The default deserializer is :func:`msgpack_deserializer`.
     """
 
-    def __init__(self, address: str, **kwargs: Any) -> None:
-        kwargs.setdefault("deserializer", msgpack_deserializer)
-        super().__init__(address, **kwargs)
+    def __init__(
+        self,
+        address: str,
+        *,
+        deserializer: Callable[[bytes], Any] = msgpack_deserializer,
+        **kwargs: Any,
+    ) -> None:
+        # never bluesky's default (pickle.loads): msgpack unless the caller names another
+        super().__init__(address, deserializer=deserializer, **kwargs)
         self.dropped = 0
         self.last_drop: str | None = None
 
