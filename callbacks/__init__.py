@@ -1,13 +1,16 @@
 """Bluesky callbacks: live inpainting of detector gaps while a rocking scan runs.
 
 Subscribe :class:`LiveInpainting` to a RunEngine (or a 0MQ ``RemoteDispatcher``); each
-run's corrected frames appear in Tiled at ``<client>/bcdi_online/<raw_uid>`` as soon as
-no later frame can change them. :func:`replay_run` re-processes an archived run
+run's corrected scan is a Bluesky run of its own in Tiled (stored by ``TiledWriter``),
+its frames appearing as soon as no later frame can change them; :func:`find_corrected`
+finds it from the raw run's uid. :func:`replay_run` re-processes an archived run
 (documents read back from Tiled, databroker's replay). :class:`LiveService` runs it
 behind bluesky's 0MQ proxy, with :func:`msgpack_serializer` on the RunEngine side.
 """
 
 from __future__ import annotations
+
+from bcdi_online.tiled_output import corrected_metadata, find_corrected, read_corrected
 
 from ._frames import FramesUnreadableError
 from ._health import RunHealth
@@ -33,7 +36,10 @@ __all__ = [
     "RunHealth",
     "SafeRemoteDispatcher",
     "ScanEndSettings",
+    "corrected_metadata",
+    "find_corrected",
     "find_run",
+    "read_corrected",
     "is_loopback",
     "msgpack_deserializer",
     "msgpack_serializer",

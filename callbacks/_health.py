@@ -48,7 +48,8 @@ class RunHealth(TypedDict, total=False):
     read_s: float
     inpaint_s: float
     max_latency_s: float
-    # upload (CorrectedScanWriter.state)
+    # upload (CorrectedRunWriter.state)
+    corrected_run_uid: str
     tiled_path: str | None
     frames_appended: int
     frames_in_tiled: int

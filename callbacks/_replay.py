@@ -75,9 +75,9 @@ def replay_run(
 
     The documents come back from Tiled as ``TiledWriter`` stored them
     (``BlueskyRun.documents()``, ``application/json-seq``) and go through
-    ``databroker.replay.replay``; ``live`` processes them as during the scan and writes
-    the result beside any earlier processing of the same run
-    (``bcdi_online/<uid>-<processing>``, see :class:`CorrectedScanWriter`). Detector
+    ``databroker.replay.replay``; ``live`` processes them as during the scan and stores
+    the result as a new corrected run beside any earlier processing of the same run
+    (:func:`~bcdi_online.tiled_output.find_corrected` prefers the latest complete one). Detector
     files referenced by ``stream_resource`` documents are read from their recorded path.
 
     Parameters

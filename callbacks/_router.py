@@ -19,7 +19,7 @@ from event_model import RunRouter
 from bcdi_online import ServiceError
 from bcdi_online._redact import redact, register_secret
 from bcdi_online.inpainting import MAX_BAD_FRACTION, FillUncertainty, GapInpainter
-from bcdi_online.tiled_output import DEFAULT_GROUP, CorrectedScanWriter, RetryPolicy
+from bcdi_online.tiled_output import CorrectedRunWriter
 
 from ._health import RunHealth
 from ._run import LiveGapInpainter
@@ -46,14 +46,16 @@ class LiveInpainting:
     """Live gap inpainting of every run: subscribe it to a RunEngine.
 
     Mirrors ``bluesky_tiled_plugins.TiledWriter``: an ``event_model.RunRouter`` makes
-    one :class:`LiveGapInpainter` per run; each writes its corrected frames to
-    ``<client>/<group>/<raw_uid>`` (default ``bcdi_online/<raw_uid>``) as they become
-    final. It never raises into the RunEngine and never blocks it.
+    one :class:`LiveGapInpainter` per run; each stores its corrected scan as a Bluesky
+    run of its own (:class:`~bcdi_online.tiled_output.CorrectedRunWriter`: frames to a
+    result file as they are computed, documents to ``TiledWriter``), found from the raw
+    uid with :func:`~bcdi_online.tiled_output.find_corrected`. It never raises into the
+    RunEngine and never blocks it.
 
     Parameters
     ----------
     client : tiled.client container or None
-        Where corrected scans go; None writes local HDF5 files only.
+        Catalog where corrected runs go; None: result files only.
     model : path, GapUNet, predictor, GapInpainter or None
         The model (loaded once, default the shipped weights) or a ready inpainter.
     device : str, optional
@@ -66,13 +68,12 @@ class LiveInpainting:
         Event stream of the frames.
     queue_size : int
         Per-run queue length before the overflow policy (see :class:`InpaintWorker`).
-    group : str
-        Container of the corrected scans under ``client``.
     fallback_dir : str or Path, optional
-        Local HDF5 files when Tiled stays down.
-    retry : RetryPolicy, optional
-        Back-off of Tiled writes and ``fallback_after``, the bound on the time a finished
-        run waits for Tiled before its result goes to the local file.
+        Directory of the result files (the corrected frames, which Tiled must be able
+        to read; the whole result when Tiled is down).
+    fallback_after : float
+        Seconds a finished run waits for Tiled before its result file alone stands
+        for it.
     keep_runs : int
         Finished runs kept in :attr:`runs` for :meth:`health`.
     model_metadata : dict, optional
@@ -135,9 +136,8 @@ class LiveInpainting:
         mask: np.ndarray | None = None,
         stream_name: str = "primary",
         queue_size: int = 64,
-        group: str = DEFAULT_GROUP,
         fallback_dir: str | Path | None = None,
-        retry: RetryPolicy | None = None,
+        fallback_after: float = 60.0,
         keep_runs: int = 16,
         model_metadata: dict[str, Any] | None = None,
         owner: str | None = None,
@@ -164,7 +164,6 @@ class LiveInpainting:
         self.client, self.field, self.mask = client, field, mask
         self.stream_name, self.queue_size, self.keep_runs = stream_name, queue_size, keep_runs
         self.owner, self.instance = owner, uuid.uuid4().hex
-        self.group = group
         self.fallback_dir = fallback_dir
         self.metadata = {
             "model": info,
@@ -189,7 +188,10 @@ class LiveInpainting:
             "fill_uncertainty": self.scan_end.uncertainty is not None,
         }
         self._writer_factory = functools.partial(
-            CorrectedScanWriter, client, group=group, fallback_dir=fallback_dir, retry=retry
+            CorrectedRunWriter,
+            client,
+            results_dir=fallback_dir,
+            fallback_after=fallback_after,
         )
         self.runs: OrderedDict[str, LiveGapInpainter] = OrderedDict()
         self._router = RunRouter([self._factory])

@@ -22,7 +22,7 @@ from event_model.documents import (
 )
 
 from bcdi_online.inpainting import GapInpainter
-from bcdi_online.tiled_output import CorrectedScanWriter
+from bcdi_online.tiled_output import CorrectedRunWriter
 
 from ._frames import FileFrames, FrameReader, FrameSlice, TiledFrames
 from ._health import RunHealth
@@ -36,8 +36,8 @@ from ._worker import InpaintWorker
 
 logger = logging.getLogger(__name__)
 
-WriterFactory = Callable[..., CorrectedScanWriter]
-"""``(raw_uid, gap_mask, metadata=...) -> CorrectedScanWriter``."""
+WriterFactory = Callable[..., CorrectedRunWriter]
+"""``(raw_uid, gap_mask, metadata=...) -> CorrectedRunWriter``."""
 
 
 class LiveGapInpainter(DocumentRouter):
@@ -74,7 +74,7 @@ class LiveGapInpainter(DocumentRouter):
     inpainter : GapInpainter
         Engine, shared by runs.
     writer_factory : callable
-        Makes the run's :class:`~bcdi_online.tiled_output.CorrectedScanWriter`.
+        Makes the run's :class:`~bcdi_online.tiled_output.CorrectedRunWriter`.
     field : str, optional
         Detector data key.
     mask : (ny, nx) bool ndarray, optional

@@ -18,7 +18,7 @@ from bcdi_online.phasing import (
     crystal_figure,
     reconstruct_scan,
 )
-from bcdi_online.tiled_output import CorrectedScanWriter
+from bcdi_online.tiled_output import CorrectedRunWriter
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _plain(value: Any) -> Any:
 
 
 def publish_scan_end(
-    writer: CorrectedScanWriter,
+    writer: CorrectedRunWriter,
     mask: np.ndarray,
     settings: ScanEndSettings,
     status: str,
@@ -89,7 +89,7 @@ def publish_scan_end(
 
     Parameters
     ----------
-    writer : CorrectedScanWriter
+    writer : CorrectedRunWriter
         The run's writer, closed, its result in Tiled.
     mask : (ny, nx) bool ndarray
         Gap mask.
@@ -126,7 +126,7 @@ def publish_scan_end(
 
 
 def _publish_sigma(
-    writer: CorrectedScanWriter,
+    writer: CorrectedRunWriter,
     volume: np.ndarray,
     mask: np.ndarray,
     uncertainty: FillUncertainty,
@@ -165,7 +165,7 @@ def _rendered(result: ScanReconstruction, raw_uid: str) -> np.ndarray:
 
 
 def _publish_crystal(
-    writer: CorrectedScanWriter,
+    writer: CorrectedRunWriter,
     volume: np.ndarray,
     mask: np.ndarray,
     sigma: np.ndarray | None,

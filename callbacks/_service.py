@@ -90,11 +90,7 @@ class LiveService:
             return
         try:
             self.ended_at_start = end_orphaned_runs(
-                live.client,
-                live.owner,
-                instance=live.instance,
-                group=live.group,
-                fallback_dir=live.fallback_dir,
+                live.client, live.owner, instance=live.instance
             )
             self._recovered = True
         except Exception as err:  # Tiled down: try again at the next start

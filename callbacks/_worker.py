@@ -12,7 +12,7 @@ import numpy as np
 
 from bcdi_online.detectors import checked_mask
 from bcdi_online.inpainting import MAX_BAD_FRACTION, GapInpainter, MaskedStream
-from bcdi_online.tiled_output import CorrectedScanWriter
+from bcdi_online.tiled_output import CorrectedRunWriter
 
 from ._assembly import FrameAssembly, as_ranges
 from ._frames import FileFrames, FrameReader, FrameSlice
@@ -51,14 +51,14 @@ class InpaintWorker:
     (``peak_backlog_bytes``).
 
     The status stays ``running`` until the result is persisted (Tiled or the local
-    fallback file, see :meth:`CorrectedScanWriter.close`); a result saved nowhere makes
+    fallback file, see :meth:`CorrectedRunWriter.close`); a result saved nowhere makes
     the run ``failed`` with both errors.
 
     Parameters
     ----------
     inpainter : GapInpainter
         The engine (shared between runs; one stream per run).
-    writer : CorrectedScanWriter
+    writer : CorrectedRunWriter
         Where final frames go.
     mask : (ny, nx) bool ndarray or None
         Gap mask; None to read the NeXus pixel mask of the first detector file.
@@ -88,7 +88,7 @@ class InpaintWorker:
     def __init__(
         self,
         inpainter: GapInpainter,
-        writer: CorrectedScanWriter,
+        writer: CorrectedRunWriter,
         mask: np.ndarray | None,
         mask_source: str,
         *,
@@ -366,6 +366,7 @@ class InpaintWorker:
         if start < done.stop:
             self.writer.append(self._stream.result(done.stop, start))
             self._published = done.stop
+        self.writer.commit(done.stop)
         self.stats["frames_final"] = done.stop
         self._note_latency(done.stop - 1)
 
@@ -376,10 +377,11 @@ class InpaintWorker:
             self.stats["max_latency_s"] = max(self.stats["max_latency_s"], latency)
 
     def _publish_provisional(self) -> None:
-        """Upload frames whose values are known if the scan ends at the expected count.
+        """Write frames whose values are known if the scan ends at the expected count.
 
-        The scan's last frames then need little or no upload once the stop document
-        confirms the count; if it turns out different, :meth:`_unpublish` rewinds.
+        They go to the result file, not declared final: once the stop document confirms
+        the count they need no computing and no writing, only their declaration; if it
+        turns out different, :meth:`_unpublish` rewinds.
         """
         if self._stream is None:
             return

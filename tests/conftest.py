@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -19,6 +20,8 @@ import pytest
 from bluesky import RunEngine
 from tiled.client import from_uri
 from tiled.server import SimpleTiledServer
+
+from bcdi_online.tiled_output import read_corrected
 
 #: Seconds a service process gets to load the model and inpaint a small scan on 2 CPU cores.
 SERVICE_TIMEOUT = 120.0
@@ -53,15 +56,30 @@ def run_engine() -> Iterator[RunEngine]:
 
 
 def _in_process_tiled(storage: Path):
-    """A Tiled client context on an in-process app with an in-memory catalog."""
-    from tiled.catalog import in_memory
+    """A Tiled client context on an in-process app with a SQLite catalog in ``storage``.
+
+    Files anywhere under the temporary directory are readable storage (the result files
+    and detector files that runs register)."""
+    from bluesky_tiled_plugins.exporters import json_seq_exporter
+    from tiled.catalog import from_uri
     from tiled.client import Context
+    from tiled.media_type_registration import default_serialization_registry
     from tiled.server.app import build_app
 
+    default_serialization_registry.register(
+        "BlueskyRun", "application/json-seq", json_seq_exporter
+    )
+
+    catalog = from_uri(
+        f"sqlite:///{storage}/catalog.db",
+        writable_storage=str(storage),
+        readable_storage=[tempfile.gettempdir()],
+        init_if_not_exists=True,
+    )
     with warnings.catch_warnings():
         # starlette 1.x deprecates plain httpx in its TestClient (used by Context.from_app)
         warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-        return Context.from_app(build_app(in_memory(writable_storage=str(storage))))
+        return Context.from_app(build_app(catalog))
 
 
 @pytest.fixture(scope="session")
@@ -145,7 +163,7 @@ def zmq_proxy() -> Iterator[tuple[int, int]]:
 @pytest.fixture
 def tiled_server(tmp_path: Path) -> Iterator[SimpleTiledServer]:
     """A real Tiled server (SQLite catalog, files under ``tmp_path``)."""
-    server = SimpleTiledServer(directory=tmp_path / "tiled")
+    server = SimpleTiledServer(directory=tmp_path / "tiled", readable_storage=[tmp_path])
     yield server
     server.close()
 
@@ -159,10 +177,9 @@ def wait_for_corrected() -> Callable:
         try:
             deadline = time.monotonic() + SERVICE_TIMEOUT
             while time.monotonic() < deadline:
-                if "bcdi_online" in client and uid in client["bcdi_online"]:
-                    node = client["bcdi_online"][uid]
-                    if node.metadata["status"] == status:
-                        return node["corrected"].read(), node.metadata
+                found = read_corrected(client, uid, status=status)
+                if found is not None:
+                    return found
                 time.sleep(0.5)
         finally:
             client.context.close()

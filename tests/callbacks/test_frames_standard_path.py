@@ -23,6 +23,7 @@ from bcdi_online.sim_devices import (
     SimRockingMotor,
 )
 from bcdi_online.testing import tiled_server
+from bcdi_online.tiled_output import find_corrected, read_corrected
 
 N_FRAMES, ROI, WAIT = 16, 48, 60.0
 ETA = (-0.5, 0.5)
@@ -47,11 +48,12 @@ def offline(src: CrystalSource) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A real Tiled server that may read the detector directory (as TiledWriter needs)."""
+    """A real Tiled server that may read the detector directory and the tests' result files
+    (as TiledWriter needs)."""
     root = tmp_path_factory.mktemp("standard")
     detector_dir = root / "detector"
     detector_dir.mkdir()
-    srv = tiled_server(root, detector_dir)
+    srv = tiled_server(root, detector_dir, tmp_path_factory.getbasetemp())
     client = from_uri(srv.uri)
     try:
         yield client, detector_dir
@@ -97,7 +99,7 @@ def test_live_scan_through_tiled_writer_equals_offline(
     assert health["status"] == "complete", health
     assert isinstance(live.runs[uid].reader, TiledFrames if frames_from == "tiled" else FileFrames)
     assert health["frames_final"] == N_FRAMES and health["read_s"] > 0
-    corrected = client["bcdi_online"][uid]["corrected"].read()
+    corrected, _ = read_corrected(client, uid)
     np.testing.assert_allclose(corrected, offline(src), rtol=1e-5, atol=1e-4)
     raw = client[uid]["primary"]["mpx_image" if detector != "ophyd-async" else "det"].read()
     np.testing.assert_array_equal(raw.reshape(-1, ROI, ROI), src.acquired.data)
@@ -184,8 +186,10 @@ def test_replay_reads_the_frames_from_tiled(run_engine, server, tmp_path):
     health = replay_run(find_run(client, uid), again, timeout=WAIT)
 
     assert health["status"] == "complete", health
-    replayed = client[health["tiled_path"]]["corrected"].read()
-    np.testing.assert_array_equal(replayed, client["bcdi_online"][uid]["corrected"].read())
+    replayed = client[health["tiled_path"]]["primary"]["corrected"].read()
+    live_run = find_corrected(client, uid)  # the latest complete one: the replay's
+    assert live_run.metadata["start"]["uid"] == health["corrected_run_uid"]
+    np.testing.assert_array_equal(replayed, live_run["primary"]["corrected"].read())
 
 
 def test_cli_services_take_frames_from():

@@ -9,7 +9,7 @@ from ophyd.sim import SynAxis
 from bcdi_online.callbacks import LiveInpainting
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1
-from bcdi_online.tiled_output import read_fallback
+from bcdi_online.tiled_output import read_result_file
 
 
 def test_out_of_memory_halving_is_recorded_and_kept_for_the_next_run(run_engine, tmp_path) -> None:
@@ -26,7 +26,7 @@ def test_out_of_memory_halving_is_recorded_and_kept_for_the_next_run(run_engine,
     uids = [run_engine(scan([det], eta, -0.5, 0.5, 36), live).run_start_uids[0] for _ in "ab"]
     assert live.wait(60)
     for uid in uids:
-        _, _, metadata = read_fallback(live.health()[uid]["local_fallback"])
+        _, _, metadata = read_result_file(live.health()[uid]["local_fallback"])
         assert metadata["status"] == "complete"
         assert metadata["batch_size"] == 8  # asked for
         assert metadata["processing"]["batch_size"] == 4  # used

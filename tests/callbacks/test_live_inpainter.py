@@ -17,7 +17,7 @@ from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_de
 from bcdi_online.callbacks import LiveInpainting
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1, SimMaxipix, SimRockingMotor
-from bcdi_online.tiled_output import RetryPolicy, read_fallback
+from bcdi_online.tiled_output import corrected_metadata, find_corrected, read_result_file
 
 N_FRAMES = 40  # small scans: 2 CPU cores, shared with a training job
 ROI = 64
@@ -33,12 +33,12 @@ def mean_predictor(patches: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 
 INPAINTER = GapInpainter(mean_predictor)
-FAST_RETRY = RetryPolicy(first_delay=0.02, factor=1.5, max_delay=0.2, fallback_after=30.0)
-GIVE_UP = RetryPolicy(first_delay=0.02, factor=1.5, max_delay=0.2, fallback_after=0.5)
+PATIENT = 30.0  # seconds a finished run waits for Tiled before its result file stands for it
+GIVE_UP = 0.5
 
 
 def make_live(client, tmp_path, **kwargs) -> LiveInpainting:
-    kwargs.setdefault("retry", FAST_RETRY)
+    kwargs.setdefault("fallback_after", PATIENT)
     kwargs.setdefault("model", INPAINTER)
     return LiveInpainting(client, fallback_dir=tmp_path / "fallback", **kwargs)
 
@@ -64,8 +64,9 @@ def assert_same(live: np.ndarray, expected: np.ndarray) -> None:
 
 
 def corrected(client, uid: str):
-    node = client["bcdi_online"][uid]
-    return node["corrected"].read(), node["gap_mask"].read(), node.metadata
+    run = find_corrected(client, uid)
+    mask = run["gap_mask"]["gap_mask"].read()[0].astype(bool)
+    return np.asarray(run["primary"]["corrected"].read()), mask, corrected_metadata(run.metadata)
 
 
 @pytest.mark.parametrize("n_frames", [N_FRAMES, 10], ids=["scan", "shorter-than-a-window"])
@@ -233,11 +234,10 @@ def test_two_scans_back_to_back_give_two_containers(run_engine, client, tmp_path
 
 def test_tiled_down_then_up_keeps_everything(run_engine, client, outage, tmp_path):
     det, eta = v1_detector()
-    patient = RetryPolicy(first_delay=0.02, factor=1.0, fallback_after=30.0)
-    live = make_live(client, tmp_path, retry=patient)
+    live = make_live(client, tmp_path)
     outage.down = True
     uid = run(run_engine, scan([det], eta, *ETA, N_FRAMES), live)
-    assert not live.wait(0.3)  # stuck retrying, nothing lost
+    assert not live.wait(0.3)  # waiting for Tiled, nothing lost
     refused = outage.refused
     assert refused > 0 and live.health()[uid]["write_failures"] > 0
     outage.down = False
@@ -246,25 +246,25 @@ def test_tiled_down_then_up_keeps_everything(run_engine, client, outage, tmp_pat
     data, _, metadata = corrected(client, uid)
     assert_same(data, offline(det))
     assert metadata["status"] == "complete" and metadata["local_fallback"] is None
-    assert not (tmp_path / "fallback").exists()
+    assert not list((tmp_path / "fallback").glob("*.jsonl"))  # TiledWriter's backup, done with
 
 
 def test_tiled_down_for_good_falls_back_to_local_hdf5(run_engine, client, outage, tmp_path):
     det, eta = v1_detector()
-    live = make_live(client, tmp_path, retry=GIVE_UP)
+    live = make_live(client, tmp_path, fallback_after=GIVE_UP)
     outage.down = True
     uid = run(run_engine, scan([det], eta, *ETA, N_FRAMES), live)
     assert live.wait(WAIT)
     health = live.health()[uid]
     assert health["status"] == "complete" and health["frames_in_tiled"] == 0
 
-    data, mask, metadata = read_fallback(health["local_fallback"])
+    data, mask, metadata = read_result_file(health["local_fallback"])
     assert_same(data, offline(det))
     np.testing.assert_array_equal(mask, det.source.mask)
     assert metadata["status"] == "complete" and metadata["raw_uid"] == uid
-    assert metadata["local_fallback"] == health["local_fallback"]
+    assert metadata["result_file"] == health["local_fallback"]
     outage.down = False
-    assert uid not in client["bcdi_online"]
+    assert find_corrected(client, uid) is None
 
 
 def test_run_without_2d_detector_is_ignored(run_engine, client, tmp_path):
@@ -273,7 +273,7 @@ def test_run_without_2d_detector_is_ignored(run_engine, client, tmp_path):
     assert live.wait(WAIT)
     health = live.health()[uid]
     assert health["status"] == "ignored" and "no 2D detector" in health["reason"]
-    assert uid not in client["bcdi_online"]
+    assert find_corrected(client, uid) is None
 
 
 def test_missing_mask_is_reported_not_guessed(run_engine, client, tmp_path):
@@ -283,7 +283,7 @@ def test_missing_mask_is_reported_not_guessed(run_engine, client, tmp_path):
     uid = run(run_engine, count([image], 8), live)
     assert live.wait(WAIT)
 
-    metadata = client["bcdi_online"][uid].metadata
+    metadata = corrected_metadata(find_corrected(client, uid).metadata)
     assert metadata["status"] == "failed" and "no gap mask" in metadata["error"]
     assert live.health()[uid]["status"] == "failed"
 
@@ -301,7 +301,7 @@ def test_callback_errors_never_reach_the_run_engine(run_engine, client, tmp_path
 
     health = live.health()[uid]
     assert health["status"] == "failed" and "model exploded" in health["last_error"]
-    metadata = client["bcdi_online"][uid].metadata
+    metadata = corrected_metadata(find_corrected(client, uid).metadata)
     assert metadata["status"] == "failed" and "model exploded" in metadata["error"]
 
 

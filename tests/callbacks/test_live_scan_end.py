@@ -12,7 +12,7 @@ from bcdi_online.callbacks import LiveInpainting, ScanEndSettings
 from bcdi_online.inpainting import FillUncertainty, GapInpainter
 from bcdi_online.phasing import RECOMMENDED_TREATMENT, Recipe
 from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1
-from bcdi_online.tiled_output import RetryPolicy
+from bcdi_online.tiled_output import corrected_metadata, corrected_products, find_corrected
 
 N_FRAMES = 32  # small scans: the whole reconstruction takes a few seconds on one core
 ROI = 64
@@ -42,7 +42,6 @@ def live_run(run_engine, client, tmp_path, source, **options) -> tuple[str, Live
         client,
         model=INPAINTER,
         fallback_dir=tmp_path / "fallback",
-        retry=RetryPolicy(first_delay=0.02, max_delay=0.2, fallback_after=30.0),
         **options,
     )
     eta = SynAxis(name="eta")
@@ -50,6 +49,12 @@ def live_run(run_engine, client, tmp_path, source, **options) -> tuple[str, Live
     (uid,) = run_engine(scan([det], eta, -0.5, 0.5, N_FRAMES), live).run_start_uids
     assert live.wait(WAIT), live.health()
     return uid, live
+
+
+def corrected_run(client, uid: str):
+    """The corrected run of ``uid`` (read afresh) and its products' container."""
+    run = find_corrected(client, uid)
+    return run, corrected_products(client, run)
 
 
 def test_a_complete_run_publishes_its_crystal_and_fill_uncertainty(
@@ -65,11 +70,12 @@ def test_a_complete_run_publishes_its_crystal_and_fill_uncertainty(
         fill_uncertainty=uncertainty,
         scan_end=SETTINGS,
     )
-    node = client["bcdi_online"][uid]
-    assert node.metadata["status"] == "complete"
-    assert node.metadata["scan_end"] == {"crystal": True, "fill_uncertainty": True}
+    run, node = corrected_run(client, uid)
+    metadata = corrected_metadata(run.metadata)
+    assert metadata["status"] == "complete"
+    assert metadata["scan_end"] == {"crystal": True, "fill_uncertainty": True}
 
-    corrected = node["corrected"].read()
+    corrected = run["primary"]["corrected"].read()
     sigma = node["fill_sigma"].read()
     assert sigma.shape == corrected.shape == (N_FRAMES, ROI, ROI)
     assert sigma.dtype == np.float32 and np.all(np.isfinite(sigma))
@@ -84,7 +90,12 @@ def test_a_complete_run_publishes_its_crystal_and_fill_uncertainty(
     assert foms["binning"] == [1, 2, 2] and foms["region"] == [0, 32, 0, 64, 0, 64]
     assert foms["latency_s"] >= foms["seconds"] > 0
     assert 0.8 <= foms["mode_weight"] <= 1 and np.isfinite(foms["llk"])
-    assert node.metadata["crystal"] == foms  # the run's metadata says it too
+    products = run.metadata["bcdi_online_products"]  # the run links to them
+    assert products["crystal"] == {
+        "path": f"bcdi_online/{run.metadata['start']['uid']}/crystal",
+        **foms,
+    }
+    assert products["fill_sigma"]["path"].endswith("/fill_sigma")
     modulus, phase = crystal["modulus"].read(), crystal["phase"].read()
     support = crystal["support"].read()
     assert modulus.shape == phase.shape == support.shape == (32, 32, 32)
@@ -123,12 +134,12 @@ def test_a_failed_reconstruction_is_recorded_without_arrays(
         fill_uncertainty=False,
         scan_end=settings,
     )
-    node = client["bcdi_online"][uid]
-    assert node.metadata["status"] == "complete"  # the corrected scan is still good
+    run, node = corrected_run(client, uid)
+    assert corrected_metadata(run.metadata)["status"] == "complete"  # still good
     crystal = node["crystal"]
     assert crystal.metadata["converged"] is False and reason in crystal.metadata["reason"]
     assert list(crystal) == []  # no modulus, phase, support or figure
-    assert node.metadata["crystal"]["converged"] is False
+    assert run.metadata["bcdi_online_products"]["crystal"]["converged"] is False
     assert "fill_sigma" not in node
     assert live.health()[uid]["status"] == "complete"
 
@@ -138,10 +149,10 @@ def test_defaults_on_cpu_with_an_uncalibrated_model_add_nothing(
 ):
     uid, live = live_run(run_engine, client, tmp_path, source)
     assert not live.scan_end.crystal and live.scan_end.uncertainty is None
-    node = client["bcdi_online"][uid]
-    assert node.metadata["status"] == "complete"
-    assert "crystal" not in node and "fill_sigma" not in node
-    assert node.metadata["scan_end"] == {"crystal": False, "fill_uncertainty": False}
+    run, node = corrected_run(client, uid)
+    metadata = corrected_metadata(run.metadata)
+    assert metadata["status"] == "complete" and node is None  # no product
+    assert metadata["scan_end"] == {"crystal": False, "fill_uncertainty": False}
 
 
 def test_the_shipped_model_gets_the_shipped_calibration(client):

@@ -16,12 +16,14 @@ from bluesky.plans import count
 from bluesky_tiled_plugins import TiledWriter
 from ophyd.sim import det
 from tiled.client import from_uri
+from tiled.queries import Key
 
 from bcdi_online import ReplayError, inpaint
 from bcdi_online.callbacks import LiveInpainting, find_run, replay_run
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.sim_devices import CrystalSource
 from bcdi_online.testing import tiled_server
+from bcdi_online.tiled_output import corrected_metadata
 
 N_FRAMES, ROI, WAIT = 24, 64, 60.0
 
@@ -42,7 +44,7 @@ def archive(tmp_path_factory, make_run_engine, archive_hdf5_scan):
     root = tmp_path_factory.mktemp("archive")
     detector_dir = root / "detector"
     detector_dir.mkdir()
-    server = tiled_server(root, detector_dir)
+    server = tiled_server(root, detector_dir, tmp_path_factory.getbasetemp())
     client = from_uri(server.uri)
     try:
         source = CrystalSource.simulate("maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=9)
@@ -63,19 +65,20 @@ def test_replay_processes_the_archived_run_again_beside_the_live_result(archive,
 
     assert health["status"] == "complete" and health["frames_final"] == N_FRAMES
     assert health["read_s"] > 0  # frames read from the detector's HDF5 file again
-    path = health["tiled_path"]
-    assert path.startswith(f"bcdi_online/{uid}-")  # the live result keeps its key
-    replayed = client[path]
-    live_result = client["bcdi_online"][uid]["corrected"].read()
-    np.testing.assert_array_equal(replayed["corrected"].read(), live_result)
+    runs = client.search(Key("start.original_run_uid") == uid)  # tiled's own search
+    assert len(runs) == 2  # the live result stays, the replay is a run of its own
+    replayed = client[health["tiled_path"]]
+    assert health["tiled_path"] == health["corrected_run_uid"] in runs
+    (live_uid,) = set(runs) - {health["corrected_run_uid"]}
+    live_result = runs[live_uid]["primary"]["corrected"].read()
+    np.testing.assert_array_equal(replayed["primary"]["corrected"].read(), live_result)
     expected = INPAINTER(source.acquired.data, source.mask)
-    np.testing.assert_allclose(replayed["corrected"].read(), expected, rtol=1e-5, atol=1e-4)
-    np.testing.assert_array_equal(replayed["gap_mask"].read(), source.mask)
-    assert replayed.metadata["raw_uid"] == uid
-    assert (
-        replayed.metadata["processing_uid"]
-        != client["bcdi_online"][uid].metadata["processing_uid"]
+    np.testing.assert_allclose(
+        replayed["primary"]["corrected"].read(), expected, rtol=1e-5, atol=1e-4
     )
+    np.testing.assert_array_equal(replayed["gap_mask"]["gap_mask"].read()[0], source.mask)
+    assert replayed.metadata["start"]["original_run_uid"] == uid
+    assert corrected_metadata(replayed.metadata)["status"] == "complete"
 
 
 def test_find_run_says_what_is_wrong(archive):
@@ -83,7 +86,7 @@ def test_find_run_says_what_is_wrong(archive):
     with pytest.raises(ReplayError, match="no run 'not-a-uid'"):
         find_run(client, "not-a-uid")
     with pytest.raises(ReplayError, match="is not a Bluesky run"):
-        find_run(client, "bcdi_online")  # the corrected scans' container
+        find_run(client, client.create_container("plain").item["id"])
 
 
 def test_cli_replay_with_the_shipped_model(archive, tmp_path):
@@ -104,7 +107,7 @@ def test_cli_replay_with_the_shipped_model(archive, tmp_path):
     line = json.loads(done.stdout.strip().splitlines()[-1])
     assert line["uid"] == uid and line["status"] == "complete"
     assert line["frames_final"] == N_FRAMES and line["windows"] > 0
-    corrected = client[line["tiled_path"]]["corrected"].read()
+    corrected = client[line["tiled_path"]]["primary"]["corrected"].read()
     expected = inpaint(source.acquired.data, source.mask, device="cpu")
     np.testing.assert_allclose(corrected, expected, rtol=1e-4, atol=1e-3)
 

@@ -3,7 +3,8 @@
 An embedded Tiled server (SQLite catalog and data files under ``--out``, so that
 ``tiled serve catalog`` can serve them again), a RunEngine, a simulated MAXIPIX and
 rocking motor; the raw run is saved with bluesky-tiled-plugins' ``TiledWriter``, the live
-callback writes the corrected volume beside it, then its fill uncertainty and the
+callback stores the corrected scan as a Bluesky run of its own beside it (frames in
+``--out/results``, found with ``find_corrected``), then its fill uncertainty and the
 crystal reconstructed from it (``--crystal``, on by default; a binned preview on CPU).
 At the end: ``summary.json``, ``demo.png`` and ``crystal.png`` in ``--out``.
 """
@@ -74,7 +75,7 @@ def _crystal(node: Any, truth: np.ndarray, out: Path, title: str) -> dict[str, A
     """Read the crystal back from Tiled; picture it, compare it with the simulated one."""
     from ..phasing import ScanReconstruction, compare, crystal_figure
 
-    if "crystal" not in node:
+    if node is None or "crystal" not in node:
         return {"converged": False, "reason": "no crystal in Tiled"}
     crystal = node["crystal"]
     report = dict(crystal.metadata)
@@ -115,20 +116,28 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import linear_interpolation, strict_pcc
     from ..sim_devices import CrystalSource, SimBcdiDetector, SimRockingMotor
     from ..testing import tiled_server
+    from ..tiled_output import DEFAULT_GROUP, corrected_products, corrected_status, find_corrected
 
     check_device(args.device)  # a clear error before any server starts
     out = Path(args.out).resolve()
     detector_dir = out / "detector"
     detector_dir.mkdir(parents=True, exist_ok=True)
     (out / "crystal.png").unlink(missing_ok=True)  # of an earlier demo
-    server = tiled_server(out, detector_dir)
+    results_dir = out / "results"
+    server = tiled_server(out, detector_dir, results_dir)
     client = None
     try:
         client = from_uri(server.uri)
         run_engine = RunEngine({})
         run_engine.subscribe(TiledWriter(client, batch_size=1))
         crystal = True if args.crystal is None else args.crystal
-        live = LiveInpainting(client, model=args.model, device=args.device, crystal=crystal)
+        live = LiveInpainting(
+            client,
+            model=args.model,
+            device=args.device,
+            crystal=crystal,
+            fallback_dir=results_dir,
+        )
         run_engine.subscribe(live)
         source = CrystalSource.simulate(
             args.detector, n_frames=args.frames, roi_size=args.roi, seed=args.seed
@@ -166,8 +175,10 @@ def run(args: argparse.Namespace) -> int:
         if not finished or health.get("local_fallback"):
             logger.error("live processing did not finish in Tiled: %s", health)
             return 1
-        corrected_node = client["bcdi_online"][uid]
-        corrected = corrected_node["corrected"].read()
+        corrected_run = find_corrected(client, uid)
+        corrected = np.asarray(corrected_run["primary"]["corrected"].read())
+        result_uid = corrected_run.metadata["start"]["uid"]
+        products = corrected_products(client, corrected_run)
         acquired = source.acquired
         raw, truth = np.asarray(acquired.data), np.asarray(acquired.truth)
         mask, expected = source.mask, source.expected
@@ -177,8 +188,8 @@ def run(args: argparse.Namespace) -> int:
         summary = {
             "tiled_uri": server.uri.split("?")[0],
             "raw_node": f"/{uid}",
-            "corrected_node": f"/bcdi_online/{uid}",
-            "status": corrected_node.metadata.get("status"),
+            "corrected_node": f"/{result_uid}",
+            "status": corrected_status(corrected_run.metadata),
             "detector": source.detector,
             "roi": list(source.roi),
             "frames": int(corrected.shape[0]),
@@ -191,15 +202,15 @@ def run(args: argparse.Namespace) -> int:
             "end_of_scan_latency_s": done - times["last_frame"],
             "strict_pcc_model": strict_pcc(corrected, truth, mask, expected),
             "strict_pcc_linear": strict_pcc(linear, truth, mask, expected),
-            "fill_sigma_node": f"/bcdi_online/{uid}/fill_sigma"
-            if "fill_sigma" in corrected_node
+            "fill_sigma_node": f"/{DEFAULT_GROUP}/{result_uid}/fill_sigma"
+            if products is not None and "fill_sigma" in products
             else None,
         }
         if crystal:
             summary["crystal"] = {
-                "node": f"/bcdi_online/{uid}/crystal",
+                "node": f"/{DEFAULT_GROUP}/{result_uid}/crystal",
                 "end_of_scan_to_crystal_s": crystal_done - times["last_frame"],
-                **_crystal(corrected_node, source.scan.obj, out, f"demo scan {uid[:8]}"),
+                **_crystal(products, source.scan.obj, out, f"demo scan {uid[:8]}"),
             }
         summary["health"] = health
         (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))

@@ -163,7 +163,7 @@ def live_from_args(settings: ServiceSettings, **options: object) -> LiveInpainti
     ServiceError
         If Tiled cannot be reached or refuses the key.
     """
-    from ..tiled_output import RetryPolicy, bound_client_retries
+    from ..tiled_output import bound_client_retries
 
     bound_client_retries(settings.fallback_after)  # before tiled is imported
     from ..callbacks import LiveInpainting
@@ -175,7 +175,7 @@ def live_from_args(settings: ServiceSettings, **options: object) -> LiveInpainti
         model=settings.model,
         device=settings.device,
         fallback_dir=settings.fallback_dir,
-        retry=RetryPolicy(fallback_after=settings.fallback_after),
+        fallback_after=settings.fallback_after,
         crystal=settings.crystal,
         frames_from=settings.frames_from,
         **options,  # type: ignore[arg-type]

@@ -15,7 +15,8 @@ state ON (processing) / OFF (stopped), events pushed by the device rather than p
 and ``getAttrStringValueList`` giving the values of an enumerated string attribute.
 Not followed: ``RunLevel`` (the device is not a task in LIMA's processing chain, it reads
 the scan's documents). Where the result went:
-``CorrectedNode`` (the Tiled path actually written), ``SavedTo`` and ``LocalFallback``.
+``CorrectedRunUid`` (the corrected scan's own Bluesky run, ``original_run_uid`` = the raw
+run), ``CorrectedNode`` (its Tiled path), ``SavedTo`` and ``LocalFallback``.
 
 The Tiled API key comes from the file named by ``TiledApiKeyFile`` (or the device
 server's ``$TILED_API_KEY``); ``TiledApiKey`` (stored in the Tango database, readable
@@ -43,13 +44,13 @@ from .._errors import ConfigurationError, ServiceError
 from .._redact import redact, register_secret
 from .._settings import ServiceSettings
 from ..callbacks import LiveInpainting, LiveService
-from ..tiled_output import RetryPolicy
 
 EVENT_PERIOD = 0.2
 """Seconds between two looks for changes to push as events."""
 
 EVENT_ATTRIBUTES = (
-    "State", "Status", "LastRunUid", "LastRunStatus", "CorrectedNode", "SavedTo",
+    "State", "Status", "LastRunUid", "LastRunStatus", "CorrectedRunUid", "CorrectedNode",
+    "SavedTo",
     "LocalFallback", "FramesReceived", "FramesFinal", "Windows", "MaxFrameLatency",
     "Degraded", "LastError",
 )  # fmt: skip
@@ -125,7 +126,7 @@ class BcdiOnline(Device):
                 "model": settings.model,
                 "device": settings.device,
                 "fallback_dir": settings.fallback_dir,
-                "retry": RetryPolicy(fallback_after=settings.fallback_after),
+                "fallback_after": settings.fallback_after,
                 "crystal": settings.crystal,
                 "frames_from": settings.frames_from,
                 "address": settings.zmq_out,
@@ -247,6 +248,7 @@ class BcdiOnline(Device):
         return {
             "LastRunUid": uid,
             "LastRunStatus": str(last.get("status", "")),
+            "CorrectedRunUid": str(last.get("corrected_run_uid") or ""),
             "CorrectedNode": str(last.get("tiled_path") or ""),
             "SavedTo": str(last.get("saved_to") or ""),
             "LocalFallback": str(last.get("local_fallback") or ""),
@@ -266,10 +268,13 @@ class BcdiOnline(Device):
     def LastRunStatus(self) -> str:  # noqa: N802
         return str(self._run_values()["LastRunStatus"])
 
+    @attribute(dtype=str, doc="uid of the last run's corrected run (a Bluesky run; '' until made)")
+    def CorrectedRunUid(self) -> str:  # noqa: N802
+        return str(self._run_values()["CorrectedRunUid"])
+
     @attribute(
         dtype=str,
-        doc="Tiled path of the corrected data, where it really went (bcdi_online/<raw uid>, "
-        "or another key if that one was taken); '' until created",
+        doc="Tiled path of the corrected run, relative to the Tiled URI (its uid); '' until made",
     )
     def CorrectedNode(self) -> str:  # noqa: N802
         return str(self._run_values()["CorrectedNode"])

@@ -6,16 +6,17 @@ from pathlib import Path
 from typing import Any
 
 
-def tiled_server(root: Path, detector_dir: Path) -> Any:
+def tiled_server(root: Path, *readable: Path) -> Any:
     """Start an embedded Tiled server for Bluesky runs; stop it with ``.close()``.
 
     Parameters
     ----------
     root : Path
         Its catalog and data go to ``root / "tiled"``.
-    detector_dir : Path
-        Folder of the detector files, registered as readable storage so that runs'
-        ``stream_resource`` files are served in place.
+    *readable : Path
+        Folders of the files runs register (the detector's, the corrected scans'
+        result files), readable storage so that ``stream_resource`` files are served
+        in place.
 
     Returns
     -------
@@ -31,4 +32,4 @@ def tiled_server(root: Path, detector_dir: Path) -> Any:
     default_serialization_registry.register(
         "BlueskyRun", "application/json-seq", json_seq_exporter
     )
-    return SimpleTiledServer(directory=Path(root) / "tiled", readable_storage=[detector_dir])
+    return SimpleTiledServer(directory=Path(root) / "tiled", readable_storage=list(readable))

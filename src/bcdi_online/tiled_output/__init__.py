@@ -1,38 +1,41 @@
-"""Corrected scans to Tiled: the only engine module that imports a Tiled client.
+"""Corrected scans to Tiled as Bluesky runs: the only engine module that imports a Tiled client.
 
-One container per raw run, ``<client>/bcdi_online/<raw_uid>``, holds ``corrected``
-``(n_frames, ny, nx)`` float32 (grown slab by slab while the scan runs), ``gap_mask``
-``(ny, nx)`` bool and provenance metadata. Writes are retried with back-off; if Tiled
-has not taken a finished run's result within a bounded time it goes to a local HDF5
-file whose path is recorded. A restarted service gives a final status to the runs an
-earlier instance left ``running`` (:func:`end_orphaned_runs`).
+Each processing of a raw run is a Bluesky run of its own (:class:`CorrectedRunWriter`):
+its frames in a result file, its documents stored by bluesky-tiled-plugins'
+``TiledWriter``; found from the raw uid with :func:`find_corrected`. Products derived
+from it (fill uncertainty, crystal) go beside it, ``<client>/bcdi_online/<result uid>/``.
+A restarted service ends the runs an earlier instance left open
+(:func:`end_orphaned_runs`).
 """
 
 from __future__ import annotations
 
-from ._fallback import FALLBACK_DIR_ENV, default_fallback_dir, read_fallback, write_fallback
-from ._recovery import end_orphaned_runs
-from ._settings import (
-    DEFAULT_GROUP,
-    FINAL_STATUSES,
-    SPEC,
-    STATUSES,
-    RetryPolicy,
-    bound_client_retries,
+from ._catalog import (
+    corrected_metadata,
+    corrected_products,
+    corrected_status,
+    find_corrected,
+    read_corrected,
 )
-from ._writer import CorrectedScanWriter
+from ._fallback import FALLBACK_DIR_ENV, default_fallback_dir
+from ._recovery import end_orphaned_runs
+from ._result_file import read_result_file
+from ._settings import DEFAULT_GROUP, FINAL_STATUSES, STATUSES, bound_client_retries
+from ._writer import CorrectedRunWriter
 
 __all__ = [
     "DEFAULT_GROUP",
     "FALLBACK_DIR_ENV",
     "FINAL_STATUSES",
-    "SPEC",
     "STATUSES",
-    "CorrectedScanWriter",
-    "RetryPolicy",
+    "CorrectedRunWriter",
     "bound_client_retries",
+    "corrected_metadata",
+    "corrected_products",
+    "corrected_status",
     "default_fallback_dir",
     "end_orphaned_runs",
-    "read_fallback",
-    "write_fallback",
+    "find_corrected",
+    "read_corrected",
+    "read_result_file",
 ]

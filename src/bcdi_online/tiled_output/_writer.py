@@ -1,10 +1,10 @@
-"""Write a corrected scan to Tiled as it is produced; retry, and fall back to a local file."""
+"""A corrected scan as a Bluesky run: frames to a result file, documents to TiledWriter."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,56 +14,57 @@ import numpy as np
 from .. import __version__
 from .._errors import ConfigurationError, InputDataError, ServiceError
 from .._redact import redact
-from ._fallback import default_fallback_dir, jsonable, write_fallback
-from ._layout import create_run_container, write_frames, write_product
-from ._settings import DEFAULT_GROUP, FINAL_STATUSES, RetryPolicy
+from ._documents import CorrectedRunDocuments
+from ._fallback import default_fallback_dir, jsonable
+from ._products import write_product
+from ._result_file import ResultFile
+from ._settings import FINAL_STATUSES
 
 logger = logging.getLogger(__name__)
 
-_UPLOAD_LOCK = threading.Lock()
-"""One upload at a time per process. Tiled's in-memory catalog (``tiled.catalog.in_memory``,
-one shared SQLite connection) corrupts nodes under concurrent writes (seen with tiled
-0.2.20; a file-backed ``SimpleTiledServer`` was fine); uploads are short, so serialising
-the writers of back-to-back runs costs little."""
+Document = tuple[str, dict[str, Any]]
 
 
-class CorrectedScanWriter:
-    """Corrected frames of one raw run, uploaded to Tiled slab by slab from a thread.
+class CorrectedRunWriter:
+    """The corrected scan of one raw run, stored as a Bluesky run of its own.
 
-    Layout: ``<client>/<group>/<raw_uid>`` (default ``<client>/bcdi_online/<raw_uid>``), a
-    container with spec ``BcdiCorrectedScan`` holding ``corrected`` ``(n_frames, ny, nx)``
-    float32 (grown with ``patch(extend=True)``), ``gap_mask`` ``(ny, nx)`` bool and the
-    metadata: ``raw_uid``, ``processing_uid``, ``package_version``, ``status`` (one of
-    :data:`STATUSES`), ``frames_in_tiled``, ``local_fallback`` and whatever the caller
-    adds (scan id, detector, ROI, model, window plan, timings). If the key is taken by
-    another processing of the same run, ``<raw_uid>-<processing_uid[:8]>`` is used.
+    Frames go, as they are appended, to a result file ``<results_dir>/bcdi_online_<raw
+    uid>-<result uid[:8]>.h5`` (:class:`ResultFile`: rows by scan position, SWMR, so
+    Tiled serves them while the scan runs; the file is the result's storage). The run's
+    documents (:class:`CorrectedRunDocuments`: start with ``original_run_uid``, the
+    ``gap_mask`` and ``primary`` streams as stream resources of that file, a stream
+    datum per slab of frames declared final, the stop with the final status) go from a
+    thread to bluesky-tiled-plugins' ``TiledWriter(batch_size=1, backup_directory=
+    results_dir)``, which registers them: the result is then a ``BlueskyRun`` under
+    ``client`` (key = :attr:`result_uid`), found with :func:`find_corrected`.
 
-    :meth:`append` and :meth:`update_metadata` never block on Tiled: a background thread
-    writes everything pending in one slab. A failed write is retried with exponential
-    back-off (:class:`RetryPolicy`) and nothing is dropped meanwhile. :meth:`close`
-    returns once the final result is persisted: in Tiled (the final status is written
-    with the last frames), or, if Tiled has not taken it ``fallback_after`` seconds
-    after the close, in ``<fallback_dir>/bcdi_online_<raw_uid>.h5`` (see
-    :func:`write_fallback`; the path is recorded in ``local_fallback``), or nowhere (both
-    errors in :attr:`last_error` and :attr:`save_error`). With ``client=None`` results
-    go straight to the file. :meth:`save_now` writes the file at once (shutdown).
+    Frames may be appended before they are final (:meth:`commit` declares them,
+    :meth:`rewind` takes back undeclared ones). :meth:`close` returns once the result is
+    persisted: in Tiled (the stop document read back from the server), else, if Tiled
+    has not taken it ``fallback_after`` seconds after the close, in the result file
+    alone (its final metadata written into it; :attr:`local_fallback`). When Tiled fails
+    mid-run, TiledWriter routes the run's documents to its JSON-lines backup; after the
+    stop document the whole run is written again (the partial node deleted) as soon as
+    Tiled answers, within that bound. With ``client=None`` the result goes to the file
+    only.
 
     Parameters
     ----------
     client : tiled.client container or None
-        Node under which ``group`` lives (e.g. ``tiled.client.from_uri(uri)``).
+        Catalog of Bluesky runs (``tiled.client.from_uri(uri)``).
     raw_uid : str
         Start-document uid of the raw run.
     gap_mask : (ny, nx) bool ndarray or None
-        Dead pixels; None when unknown (e.g. a failed run).
+        Dead pixels; None until known (:meth:`set_gap_mask`) or when unknown.
     metadata : dict, optional
-        Initial metadata (JSON-able after numpy conversion).
-    group : str
-        Key of the container grouping corrected scans.
-    fallback_dir : str or Path, optional
-        Where fallback files go; default :func:`default_fallback_dir`.
-    retry : RetryPolicy, optional
-        Back-off settings.
+        Provenance (model, window plan, detector, ROI, service, ``scan_id``,
+        ``plan_name``): the start document's ``bcdi_online`` block.
+    results_dir : str or Path, optional
+        Where result files (and TiledWriter's backups) go; default
+        :func:`default_fallback_dir`. The Tiled server must be able to read it
+        (``readable_storage``), as it reads the detector's files.
+    fallback_after : float
+        Seconds after :meth:`close` before the result file alone stands for the result.
     """
 
     def __init__(
@@ -73,44 +74,47 @@ class CorrectedScanWriter:
         gap_mask: np.ndarray | None = None,
         *,
         metadata: dict[str, Any] | None = None,
-        group: str = DEFAULT_GROUP,
-        fallback_dir: str | Path | None = None,
-        retry: RetryPolicy | None = None,
+        results_dir: str | Path | None = None,
+        fallback_after: float = 60.0,
     ) -> None:
-        self.client, self.raw_uid, self.group = client, str(raw_uid), group
-        self.gap_mask = None if gap_mask is None else np.asarray(gap_mask, bool)
-        self.processing_uid = uuid.uuid4().hex
-        self.retry = retry or RetryPolicy()
-        self.fallback_dir = Path(fallback_dir) if fallback_dir else default_fallback_dir()
+        if fallback_after < 0:
+            raise ConfigurationError(f"fallback_after must be >= 0, got {fallback_after}")
+        self.client, self.raw_uid = client, str(raw_uid)
+        self.result_uid = str(uuid.uuid4())
+        self.results_dir = Path(results_dir) if results_dir else default_fallback_dir()
+        self.fallback_after = fallback_after
+        self.file_path = self.results_dir / f"bcdi_online_{self.raw_uid}-{self.result_uid[:8]}.h5"
         self._metadata: dict[str, Any] = {
             "raw_uid": self.raw_uid,
-            "processing_uid": self.processing_uid,
+            "result_uid": self.result_uid,
             "package_version": __version__,
             "status": "running",
-            "frames_in_tiled": 0,
+            "result_file": str(self.file_path),
             "local_fallback": None,
             **jsonable(metadata or {}),
         }
+        self.gap_mask: np.ndarray | None = None
         self._cond = threading.Condition()
+        self._file_lock = threading.Lock()
+        self._file: ResultFile | None = None
+        self._documents: CorrectedRunDocuments | None = None
+        self._docs: list[Document] = []
+        self._sent = 0
+        self._frames_declared_by: dict[str, int] = {}  # stream datum uid -> frames declared
+        self._in_tiled = 0
         self._slabs: list[np.ndarray] = []
-        self._next_slab = 0  # first slab not yet in Tiled
-        self._n_appended = self._n_written = 0
-        self._dirty, self._closing = True, False
-        self._container: Any = None
-        self._array: Any = None
-        self._mask_written = False
-        self.key: str | None = None
+        self._n_appended = self._n_written = self._n_committed = 0
+        self._stopped = self._abandoned = False
+        self._backup: dict[str, list[dict[str, Any]]] = {}  # TiledWriter's: set if Tiled failed
         self.failures = 0
         self.last_error: str | None = None
         self.local_fallback: Path | None = None
         self.saved_to: str | None = None
-        """Where the final result is: ``"tiled"``, ``"fallback"`` or None (not yet, or nowhere)."""
+        """Where the final result is: ``"tiled"``, ``"fallback"`` (the result file) or None."""
         self.save_error: str | None = None
-        self._settled = threading.Event()  # the final result is persisted, or cannot be
-        self._abandoned = False  # the file took the result: the upload thread stops
-        self._fallback_lock = threading.Lock()
-        self._fallback_path: Path | None = None
-        self._fallback_upto: int | None = None  # frames kept by save_now(upto=...)
+        self._settled = threading.Event()
+        if gap_mask is not None:
+            self.set_gap_mask(gap_mask)
         self._thread = threading.Thread(
             target=self._loop, name=f"bcdi-tiled-{self.raw_uid[:8]}", daemon=True
         )
@@ -123,12 +127,40 @@ class CorrectedScanWriter:
             return str(self._metadata["status"])
 
     @property
-    def path(self) -> str | None:
-        """Path of the container in Tiled, relative to ``client`` (None until created)."""
-        return None if self.key is None else f"{self.group}/{self.key}"
+    def path(self) -> str:
+        """Key of the corrected run in the catalog (its uid)."""
+        return self.result_uid
+
+    def set_gap_mask(self, gap_mask: np.ndarray) -> None:
+        """Set the dead pixels: creates the result file and opens the run's documents."""
+        mask = np.asarray(gap_mask, bool)
+        with self._file_lock:
+            if self._documents is not None:
+                return
+            self.gap_mask = mask
+            try:
+                self._file = ResultFile(self.file_path, mask)
+            except Exception as err:
+                self.save_error = redact(
+                    f"result file {self.file_path}: {type(err).__name__}: {err}"
+                )
+                logger.error("run %s: %s", self.raw_uid, self.save_error)
+            self._open(mask.shape)
+
+    def _open(self, frame_shape: tuple[int, ...] | None) -> None:
+        with self._cond:
+            self._documents = CorrectedRunDocuments(
+                self.result_uid,
+                self.raw_uid,
+                dict(self._metadata),
+                self.file_path if frame_shape is not None else None,
+                frame_shape,
+            )
+            self._docs.extend(self._documents.opening())
+            self._cond.notify_all()
 
     def append(self, frames: np.ndarray) -> None:
-        """Queue the next final frames for upload (never blocks on Tiled).
+        """Write the next frames to the result file (not declared final until :meth:`commit`).
 
         Parameters
         ----------
@@ -138,22 +170,56 @@ class CorrectedScanWriter:
         frames = np.ascontiguousarray(frames, dtype=np.float32)
         if frames.ndim != 3:
             raise InputDataError(f"frames must be (k, ny, nx), got shape {frames.shape}")
-        with self._cond:
-            if self._closing:
+        with self._file_lock:
+            if self._stopped:
                 raise ServiceError(f"writer of run {self.raw_uid} is closed")
-            if self._slabs and frames.shape[1:] != self._slabs[0].shape[1:]:
+            if self.gap_mask is not None and frames.shape[1:] != self.gap_mask.shape:
                 raise InputDataError(
-                    f"frame shape {frames.shape[1:]} does not match {self._slabs[0].shape[1:]}"
+                    f"frame shape {frames.shape[1:]} does not match {self.gap_mask.shape}"
                 )
-            if len(frames):
-                self._slabs.append(frames)
-                self._n_appended += len(frames)
-                self._dirty = True
-                self._cond.notify_all()
+            if not len(frames):
+                return
+            self._slabs.append(frames)
+            self._n_appended += len(frames)
+            self._write_file()
+
+    def _write_file(self) -> None:
+        """Write the appended rows not in the file yet (with ``_file_lock`` held)."""
+        if self._file is None or self._n_written >= self._n_appended:
+            return
+        pending, total = [], 0
+        for slab in self._slabs:
+            end = total + len(slab)
+            if end > self._n_written:
+                pending.append(slab[max(0, self._n_written - total) :])
+            total = end
+        try:
+            self._file.write(np.concatenate(pending), self._n_written)
+            self._n_written = self._n_appended
+        except Exception as err:
+            self.save_error = redact(f"result file {self.file_path}: {type(err).__name__}: {err}")
+            logger.error("run %s: %s", self.raw_uid, self.save_error)
+            self._file.close()
+            self._file = None
+
+    def commit(self, n_frames: int) -> None:
+        """Declare the first ``n_frames`` appended frames final (a stream datum to Tiled)."""
+        with self._file_lock:
+            self._commit(min(n_frames, self._n_appended))
+
+    def _commit(self, n_frames: int) -> None:
+        with self._cond:
+            if self._documents is None or n_frames <= self._n_committed:
+                return
+            self._n_committed = n_frames
+            for name, doc in self._documents.declare(n_frames):
+                self._frames_declared_by[doc["uid"]] = n_frames
+                self._docs.append((name, doc))
+            self._cond.notify_all()
 
     def result(self) -> np.ndarray:
         """Return the frames appended so far, ``(n_frames, ny, nx)`` float32 (a copy)."""
-        with self._cond:
+        with self._file_lock:
             slabs = list(self._slabs)
         if not slabs:
             shape = self.gap_mask.shape if self.gap_mask is not None else (0, 0)
@@ -161,20 +227,18 @@ class CorrectedScanWriter:
         return np.concatenate(slabs)
 
     def rewind(self, n_frames: int) -> None:
-        """Forget the frames appended from ``n_frames`` on; the next appends replace them.
-
-        For frames published before they were final (a live run's provisional tail): the
-        frames already in Tiled are overwritten in place by the next upload.
+        """Take back the frames appended from ``n_frames`` on (not declared yet).
 
         Parameters
         ----------
         n_frames : int
-            Frames to keep, ``0 <= n_frames <=`` frames appended so far.
+            Frames to keep, from those declared final to those appended.
         """
-        with _UPLOAD_LOCK, self._cond:  # not in the middle of an upload of these slabs
-            if not 0 <= n_frames <= self._n_appended:
+        with self._file_lock:
+            if not self._n_committed <= n_frames <= self._n_appended:
                 raise InputDataError(
-                    f"cannot rewind to frame {n_frames}: {self._n_appended} frames appended"
+                    f"cannot rewind to frame {n_frames}: {self._n_committed} declared, "
+                    f"{self._n_appended} appended"
                 )
             kept, total = [], 0
             for slab in self._slabs:
@@ -182,64 +246,77 @@ class CorrectedScanWriter:
                     break
                 kept.append(slab[: n_frames - total])
                 total += len(kept[-1])
-            if self._n_written > n_frames:  # uploads are whole slabs: all kept ones are in
-                self._next_slab, self._n_written = len(kept), n_frames
             self._slabs, self._n_appended = kept, n_frames
+            self._n_written = min(self._n_written, n_frames)  # rows rewritten by what follows
 
     def update_metadata(self, **metadata: Any) -> None:
-        """Merge keys into the container's metadata (uploaded with the next write)."""
+        """Merge keys into the metadata (the stop document's ``bcdi_online`` block)."""
         with self._cond:
             self._metadata.update(jsonable(metadata))
-            self._dirty = True
-            self._cond.notify_all()
-
-    def set_gap_mask(self, gap_mask: np.ndarray) -> None:
-        """Set the dead-pixel mask when it was not known at construction."""
-        with self._cond:
-            self.gap_mask = np.asarray(gap_mask, bool)
-            self._dirty = True
-            self._cond.notify_all()
 
     def close(self, status: str, **metadata: Any) -> str | None:
-        """Set the final status and return once the result is persisted (or cannot be).
-
-        Waits for the upload thread to put everything in Tiled, at most
-        ``retry.fallback_after`` seconds, then writes the local fallback file.
+        """Declare every appended frame, stop the run; return once the result is persisted.
 
         Parameters
         ----------
         status : str
             Final status, one of :data:`FINAL_STATUSES`.
         **metadata
-            Last metadata (timings, errors).
+            Last metadata (``error``, timings, processing statistics).
 
         Returns
         -------
         str or None
-            ``"tiled"``, ``"fallback"``, or None when it could be saved nowhere
-            (:attr:`last_error`, :attr:`save_error`).
+            ``"tiled"``, ``"fallback"`` (the result file), or None when it could be saved
+            nowhere (:attr:`last_error`, :attr:`save_error`).
         """
         if status not in FINAL_STATUSES:
             raise ConfigurationError(f"status must be one of {FINAL_STATUSES}, got {status!r}")
         with self._cond:
             self._metadata.update(jsonable(metadata), status=status)
-            self._dirty, self._closing = True, True
-            self._cond.notify_all()
-        settled = self.client is not None and self._settled.wait(self.retry.fallback_after)
-        if not settled or self.saved_to == "fallback":  # (again: with the final metadata)
-            self._write_fallback()
+        self._finish()
+        settled = self.client is not None and self._settled.wait(self.fallback_after)
+        if not settled:
+            self._fall_back()
         return self.saved_to
+
+    def _finish(self, upto: int | None = None) -> None:
+        """Declare the frames (the first ``upto``), finish the file, queue the stop document."""
+        with self._file_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            if self._documents is None:
+                self._open(None)  # a run that failed before its frame shape was known
+            n_frames = self._n_appended if upto is None else min(upto, self._n_appended)
+            self._commit(n_frames)
+            with self._cond:
+                metadata = {**self._metadata, "frames_in_tiled": n_frames}
+            if self._file is not None:
+                try:
+                    self._file.finish(n_frames, metadata)
+                except Exception as err:
+                    self.save_error = redact(
+                        f"result file {self.file_path}: {type(err).__name__}: {err}"
+                    )
+                    self._file.close()
+                    self._file = None
+            with self._cond:
+                if self._documents is not None:
+                    error = metadata.get("error")
+                    stop = self._documents.stop(metadata["status"], str(error or ""), metadata)
+                    self._docs.append(("stop", stop))
+                self._cond.notify_all()
 
     def save_now(
         self, status: str | None = None, *, upto: int | None = None, **metadata: Any
     ) -> str | None:
-        """Write the local fallback file at once, unless Tiled already holds the final result.
+        """End the run in its result file at once, unless Tiled already holds its result.
 
-        For a service shutting down: the frames appended so far (the first ``upto``
-        only, e.g. without provisional ones, now and in any later write of the file),
-        with ``status`` (if given, e.g.
-        ``"interrupted"`` for a run still in progress) and ``metadata``. The upload
-        thread then stops; a :meth:`close` waiting returns.
+        For a service shutting down: the first ``upto`` frames (e.g. without provisional
+        ones), with ``status`` (e.g. ``"interrupted"``) and ``metadata``; the documents
+        stop going to Tiled (a restarted service ends the run there from the file, see
+        :func:`end_orphaned_runs`). A :meth:`close` waiting returns.
 
         Returns
         -------
@@ -252,8 +329,26 @@ class CorrectedScanWriter:
             self._metadata.update(jsonable(metadata))
             if status is not None:
                 self._metadata["status"] = status
-        self._write_fallback(upto)
+            self._abandoned = True
+            self._cond.notify_all()
+        self._finish(upto)
+        self._fall_back()
         return self.saved_to
+
+    def _fall_back(self) -> None:
+        """Let the result file stand for the result (if it was finished)."""
+        finished = self._file is not None or self.file_path.is_file()
+        if finished and self.save_error is None:
+            self.local_fallback = self.file_path
+            with self._cond:
+                self._metadata["local_fallback"] = str(self.file_path)
+            self._settle("fallback")
+        else:
+            self.save_error = self.save_error or "no result file (the frame shape was never known)"
+            self._settle(None)
+        with self._cond:
+            self._abandoned = True
+            self._cond.notify_all()
 
     def publish(
         self,
@@ -264,24 +359,11 @@ class CorrectedScanWriter:
         summary: dict[str, Any] | None = None,
         spec: str | None = None,
     ) -> str:
-        """Write a result derived from the stored corrected scan beside it, in Tiled.
+        """Write a result derived from the stored corrected scan, linked from its run.
 
         Only after :meth:`close` put the final result in Tiled (a derived result never
-        stands in for a missing corrected scan). One attempt (the Tiled client retries
-        requests itself); the run's status is not touched. See :func:`write_product`.
-
-        Parameters
-        ----------
-        key : str
-            Node of the result in the run container.
-        arrays : dict of str to (ndarray, dims), optional
-            ``{key: ...}`` alone: an array node; otherwise a container of these arrays.
-        metadata : dict
-            Metadata of the result's node.
-        summary : dict, optional
-            Added to the run container's metadata under ``key`` (default ``metadata``).
-        spec : str, optional
-            Spec of a result container.
+        stands in for a missing corrected scan). See :func:`write_product`; the run's
+        metadata gets ``bcdi_online_products[key]`` (``path`` and ``summary``).
 
         Returns
         -------
@@ -293,32 +375,32 @@ class CorrectedScanWriter:
         ServiceError
             If the corrected scan is not in Tiled, or the write fails.
         """
-        if self.saved_to != "tiled" or self._container is None:
+        if self.saved_to != "tiled":
             raise ServiceError(
                 f"run {self.raw_uid}: the corrected scan is not in Tiled "
                 f"(saved to {self.saved_to}): {key!r} not published"
             )
         metadata = jsonable(metadata)
-        with _UPLOAD_LOCK:
-            with self._cond:
-                self._metadata[key] = metadata if summary is None else jsonable(summary)
-                run_metadata = dict(self._metadata)
-            try:
-                write_product(self._container, key, arrays, metadata, spec=spec)
-                self._container.replace_metadata(metadata=run_metadata, drop_revision=True)
-            except Exception as err:
-                raise ServiceError(
-                    redact(f"run {self.raw_uid}: {key!r} not written: {type(err).__name__}: {err}")
-                ) from err
-        return f"{self.path}/{key}"
+        try:
+            path = write_product(self.client, self.result_uid, key, arrays, metadata, spec=spec)
+            run = self.client[self.result_uid]
+            products = dict(run.metadata.get("bcdi_online_products") or {})
+            products[key] = {"path": path, **jsonable(summary or metadata)}
+            run.update_metadata(metadata={"bcdi_online_products": products}, drop_revision=True)
+        except Exception as err:
+            raise ServiceError(
+                redact(f"run {self.raw_uid}: {key!r} not written: {type(err).__name__}: {err}")
+            ) from err
+        return path
 
     def state(self) -> dict[str, Any]:
-        """Upload state: frames appended / in Tiled, failures, last error, fallback path."""
+        """Upload state: frames appended / declared in Tiled, failures, where it is."""
         with self._cond:
             return {
+                "corrected_run_uid": self.result_uid,
                 "tiled_path": self.path,
                 "frames_appended": self._n_appended,
-                "frames_in_tiled": self._n_written,
+                "frames_in_tiled": self._in_tiled,
                 "write_failures": self.failures,
                 "last_write_error": self.last_error,
                 "local_fallback": self.local_fallback and str(self.local_fallback),
@@ -327,34 +409,102 @@ class CorrectedScanWriter:
                 "writer_done": self._settled.is_set(),
             }
 
-    # -- writer thread --------------------------------------------------------------
+    # -- documents to Tiled ----------------------------------------------------------
 
     def _loop(self) -> None:
         if self.client is None:
-            return  # everything goes to the fallback file at close
+            return  # the result file is the result
+        from bluesky_tiled_plugins import TiledWriter
+
+        tiled: Any = None
+        failed = False  # Tiled failed this run: it is written again after the stop
         try:
-            streak, next_try = 0, 0.0
             while True:
                 with self._cond:
-                    while not self._abandoned and not (
-                        self._dirty and time.monotonic() >= next_try
-                    ):
-                        wait = max(0.0, next_try - time.monotonic()) if self._dirty else None
-                        self._cond.wait(wait)
+                    while not self._abandoned and self._sent == len(self._docs):
+                        self._cond.wait()
                     if self._abandoned:
                         return
-                if self._sync():
-                    streak = 0
-                    with self._cond:
-                        done = self._closing and not self._dirty
-                    if done:
-                        self._settle("tiled")
+                    name, doc = self._docs[self._sent]
+                if not failed:
+                    try:
+                        if tiled is None:
+                            tiled = TiledWriter(
+                                self.client,
+                                batch_size=1,
+                                backup_directory=str(self.results_dir),
+                                backup_dictionary=self._backup,
+                            )
+                        tiled(name, copy.deepcopy(doc))  # (TiledWriter edits documents)
+                    except Exception as err:  # (TiledWriter itself could not be made)
+                        failed = True
+                        self._note_failure(redact(f"{type(err).__name__}: {err}"))
+                    if self._backup:  # TiledWriter's own: Tiled failed, documents backed up
+                        failed = True
+                        self._note_failure("Tiled failed; the run's documents went to the backup")
+                with self._cond:
+                    self._sent += 1
+                    if not failed:
+                        self._in_tiled = self._frames_declared_by.get(doc["uid"], self._in_tiled)
+                if name == "stop":
+                    break
+            delay = 0.5
+            while not self._stored(failed):  # again until Tiled is back, or the bound
+                with self._cond:
+                    self._cond.wait(delay)
+                    if self._abandoned:
                         return
-                else:
-                    streak += 1
-                    next_try = time.monotonic() + self.retry.delay(streak)
+                delay = min(2 * delay, 5.0)
+            with self._cond:
+                self._in_tiled = self._n_committed
+            self._settle("tiled")
         except Exception:  # never let the thread die silently (nothing above should raise)
             logger.exception("Tiled writer of run %s failed", self.raw_uid)
+
+    def _note_failure(self, error: str) -> None:
+        with self._cond:
+            if self.last_error is None:
+                self.failures += 1
+                self.last_error = error
+                logger.warning("run %s: %s", self.raw_uid, error)
+
+    def _stored(self, failed: bool) -> bool:
+        """Whether Tiled holds the whole run, written again from the start if it failed."""
+        try:
+            if not failed and self._stop_in_tiled():
+                return True
+            return self._write_again() and self._stop_in_tiled()
+        except Exception as err:
+            with self._cond:
+                self.failures += 1
+                self.last_error = redact(f"{type(err).__name__}: {err}")
+            logger.warning("run %s: not in Tiled: %s", self.raw_uid, self.last_error)
+            return False
+
+    def _stop_in_tiled(self) -> bool:
+        return (
+            self.result_uid in self.client
+            and self.client[self.result_uid].metadata.get("stop") is not None
+        )
+
+    def _write_again(self) -> bool:
+        """Delete the partial run in Tiled and send every document again (Tiled back)."""
+        from bluesky_tiled_plugins import TiledWriter
+
+        if self.result_uid in self.client:
+            self.client[self.result_uid].delete(recursive=True, external_only=False)
+        tiled = TiledWriter(self.client, batch_size=1)
+        with self._cond:
+            docs = list(self._docs)
+        for name, doc in docs:
+            with self._cond:
+                if self._abandoned:
+                    return False
+            tiled(name, copy.deepcopy(doc))
+        logger.info("run %s: written to Tiled again after a failure", self.raw_uid)
+        backup = self.results_dir / f"{self.result_uid.split('-')[0]}.jsonl"
+        backup.unlink(missing_ok=True)  # the backup of a run Tiled now holds
+        return True
 
     def _settle(self, where: str | None) -> None:
         """Record where the final result went (the first place wins) and wake :meth:`close`."""
@@ -363,97 +513,3 @@ class CorrectedScanWriter:
                 self.saved_to = where
             self._settled.set()
             self._cond.notify_all()
-
-    def _sync(self) -> bool:
-        """Write the container, the mask, the pending slab and the metadata; True if all done."""
-        with _UPLOAD_LOCK:
-            return self._sync_locked()
-
-    def _sync_locked(self) -> bool:
-        with self._cond:  # one snapshot: a final status only goes with the frames before it
-            slabs = self._slabs[self._next_slab :]
-            offset, mask = self._n_written, self.gap_mask
-            metadata = dict(self._metadata)
-            self._dirty = False
-        try:
-            started = time.perf_counter()
-            node = self._ensure_container()
-            if mask is not None and not self._mask_written:
-                if "gap_mask" not in node:
-                    node.write_array(mask, key="gap_mask", dims=("y", "x"))
-                self._mask_written = True
-            if slabs:
-                self._write_frames(node, np.concatenate(slabs), offset)
-            written = offset + sum(len(s) for s in slabs)
-            node.replace_metadata(
-                metadata={**metadata, "frames_in_tiled": written}, drop_revision=True
-            )
-            with self._cond:
-                self._next_slab += len(slabs)
-                self._n_written = written
-                self._metadata["frames_in_tiled"] = written
-            logger.debug(
-                "run %s: %d frames to Tiled in %.3f s",
-                self.raw_uid,
-                sum(len(s) for s in slabs),
-                time.perf_counter() - started,
-            )
-            return True
-        except Exception as err:  # any failure (transport, server, conflict): retry later
-            with self._cond:
-                self.failures += 1
-                self.last_error = redact(f"{type(err).__name__}: {err}")
-                self._dirty = True
-            logger.warning(
-                "run %s: Tiled write failed (%s); will retry", self.raw_uid, self.last_error
-            )
-            return False
-
-    def _ensure_container(self) -> Any:
-        if self._container is None:
-            with self._cond:
-                metadata = dict(self._metadata)
-            self._container, self.key = create_run_container(
-                self.client, self.group, self.raw_uid, metadata
-            )
-            logger.info("run %s: corrected scan in Tiled at %s", self.raw_uid, self.path)
-        return self._container
-
-    def _write_frames(self, node: Any, block: np.ndarray, offset: int) -> None:
-        self._array = write_frames(node, self._array, block, offset)
-
-    def _write_fallback(self, upto: int | None = None) -> None:
-        """Write the result so far (its first ``upto`` frames, also later) to the local file."""
-        with self._fallback_lock:
-            if upto is not None:
-                self._fallback_upto = upto
-            upto = self._fallback_upto
-            with self._cond:
-                slabs, mask = list(self._slabs), self.gap_mask
-                metadata = dict(self._metadata)
-            shape = slabs[0].shape[1:] if slabs else (mask.shape if mask is not None else (0, 0))
-            corrected = np.concatenate(slabs) if slabs else np.zeros((0, *shape), np.float32)
-            corrected = corrected[:upto]
-            if self._fallback_path is None:
-                path = self.fallback_dir / f"bcdi_online_{self.raw_uid}.h5"
-                if path.exists():
-                    path = path.with_name(
-                        f"bcdi_online_{self.raw_uid}-{self.processing_uid[:8]}.h5"
-                    )
-                self._fallback_path = path
-            path = self._fallback_path
-            metadata["local_fallback"] = str(path)
-            try:
-                written = write_fallback(
-                    path, corrected, mask if mask is not None else np.zeros(shape, bool), metadata
-                )
-            except Exception as err:
-                self.save_error = redact(f"local fallback {path}: {type(err).__name__}: {err}")
-                logger.error("run %s: %s", self.raw_uid, self.save_error)
-                self._settle(None)
-                return
-            with self._cond:
-                self.local_fallback = written
-                self._metadata["local_fallback"] = str(written)
-                self._abandoned = True
-            self._settle("fallback")
