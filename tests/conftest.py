@@ -70,6 +70,7 @@ def _in_process_tiled(storage: Path):
         "BlueskyRun", "application/json-seq", json_seq_exporter
     )
 
+    storage.mkdir(parents=True, exist_ok=True)
     catalog = from_uri(
         f"sqlite:///{storage}/catalog.db",
         writable_storage=str(storage),

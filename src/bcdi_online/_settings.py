@@ -62,9 +62,10 @@ class ServiceSettings(BaseSettings):
     model: Path | None = None
     """Checkpoint of the model (None: the shipped weights)."""
     fallback_dir: Path | None = None
-    """Folder of the local HDF5 files when Tiled stays down (None: the engine's default)."""
+    """Folder of the result files: the corrected frames, registered in Tiled (which must
+    be able to read it), the whole result while Tiled is down (None: the default)."""
     fallback_after: float = Field(60.0, ge=0)
-    """Seconds a finished run waits for Tiled before its result goes to the local file."""
+    """Seconds a finished run waits for Tiled before its result file alone stands for it."""
     crystal: bool | None = None
     """Reconstruct the crystal of every complete run (None: when the model runs on CUDA)."""
     frames_from: Literal["files", "tiled"] = "files"

@@ -42,12 +42,14 @@ def test_demo_writes_summary_figure_and_tiled_catalog(tmp_path: Path, tiny_model
     assert summary["frames"] == 36
     assert summary["frame_shape"] == [64, 64]
     assert summary["windows"] > 0
-    assert summary["corrected_node"] == f"/bcdi_online{summary['raw_node']}"
+    corrected_uid = summary["corrected_node"].lstrip("/")  # a Bluesky run of its own
+    assert summary["health"]["corrected_run_uid"] == corrected_uid != summary["raw_node"][1:]
+    assert len(list((out / "results").glob(f"*{corrected_uid[:8]}.h5"))) == 1  # its frames
     assert -1 <= summary["strict_pcc_model"] <= 1
     assert (out / "demo.png").stat().st_size > 10_000
     assert summary["fill_sigma_node"] is None  # no calibration for this model
     crystal = summary["crystal"]  # read back from Tiled
-    assert crystal["node"] == f"{summary['corrected_node']}/crystal"
+    assert crystal["node"] == f"/bcdi_online/{corrected_uid}/crystal"
     assert crystal["treatment"] == RECOMMENDED_TREATMENT
     assert crystal["end_of_scan_to_crystal_s"] >= crystal["seconds"] > 0
     if crystal["converged"]:  # a picture of the crystal, and how far it is from the truth

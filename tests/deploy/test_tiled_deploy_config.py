@@ -21,10 +21,12 @@ import numpy as np
 import pytest
 import yaml
 from tiled.client import from_uri
+from tiled.queries import Key
 
 from bcdi_online import inpaint
 from bcdi_online.callbacks import LiveInpainting, find_run, replay_run
 from bcdi_online.sim_devices import CrystalSource
+from bcdi_online.tiled_output import corrected_status
 
 CONFIG = Path(__file__).parents[2] / "deploy" / "tiled" / "config.yml"
 ADMIN_DSN = os.environ.get(
@@ -64,7 +66,7 @@ def deploy_config(database: str, root: Path) -> Path:
     args = config["trees"][0]["args"]
     args["uri"] = database
     args["writable_storage"] = [str(root / "data"), f"duckdb:///{root / 'tables.duckdb'}"]
-    args["readable_storage"] = [str(root / "detector")]
+    args["readable_storage"] = [str(root / "detector"), str(root / "fallback")]
     path = root / "config.yml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -102,14 +104,12 @@ def test_deploy_config_serves_raw_runs_corrected_scans_and_replay(
             np.testing.assert_array_equal(
                 np.asarray(raw).reshape(source.acquired.data.shape), source.acquired.data
             )
-            live_node = client["bcdi_online"][uid]
-            assert live_node.metadata["status"] == "complete"
-            np.testing.assert_allclose(
-                live_node["corrected"].read(), expected, rtol=1e-4, atol=1e-3
-            )
-            replay_node = client[replayed["tiled_path"]]
-            np.testing.assert_array_equal(
-                replay_node["corrected"].read(), live_node["corrected"].read()
-            )
+            runs = client.search(Key("start.original_run_uid") == uid)
+            assert set(runs) == {live.health()[uid]["corrected_run_uid"], replayed["tiled_path"]}
+            live_frames = runs[live.health()[uid]["corrected_run_uid"]]["primary"]["corrected"]
+            np.testing.assert_allclose(live_frames.read(), expected, rtol=1e-4, atol=1e-3)
+            replay_frames = client[replayed["tiled_path"]]["primary"]["corrected"].read()
+            np.testing.assert_array_equal(replay_frames, live_frames.read())
+            assert corrected_status(client[replayed["tiled_path"]].metadata) == "complete"
         finally:
             client.context.close()

@@ -29,7 +29,7 @@ from ophyd.sim import SynAxis
 from bcdi_online.callbacks import LiveInpainting
 from bcdi_online.inpainting import GapInpainter, find_bad_pixels, inpaint_with_bad_pixels
 from bcdi_online.sim_devices import DATA_PATH, CrystalSource, SimBcdiDetectorV1
-from bcdi_online.tiled_output import RetryPolicy, read_fallback
+from bcdi_online.tiled_output import corrected_metadata, find_corrected, read_result_file
 
 N_FRAMES, ROI = 40, 64
 ETA = (-0.5, 0.5)
@@ -44,12 +44,12 @@ def mean_predictor(patches: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 
 INPAINTER = GapInpainter(mean_predictor)
-RETRY = RetryPolicy(first_delay=0.02, factor=1.5, max_delay=0.2, fallback_after=30.0)
+FALLBACK_AFTER = 30.0  # seconds a finished run waits for Tiled
 
 
 def make_live(client: Any, tmp_path: Path, **kwargs: Any) -> LiveInpainting:
-    """The live callback with the stand-in model, fast retries and its own fallback dir."""
-    kwargs.setdefault("retry", RETRY)
+    """The live callback with the stand-in model and its own result directory."""
+    kwargs.setdefault("fallback_after", FALLBACK_AFTER)
     kwargs.setdefault("model", INPAINTER)
     kwargs.setdefault("fallback_dir", tmp_path / "fallback")
     return LiveInpainting(client, **kwargs)
@@ -247,23 +247,24 @@ class Outcome:
     where: str | None  # "tiled", "fallback" or None
 
 
-def _in_tiled(client: Any, uid: str) -> bool:
+def _in_tiled(client: Any, uid: str) -> Any:
+    """The corrected run of ``uid`` in Tiled, None if none (or Tiled is down)."""
     try:
-        return client is not None and "bcdi_online" in client and uid in client["bcdi_online"]
+        return None if client is None else find_corrected(client, uid)
     except httpx.HTTPError:  # Tiled down (the fault under test)
-        return False
+        return None
 
 
 def outcome(live: LiveInpainting, client: Any, uid: str) -> Outcome:
     """Wait for run ``uid`` to end; read its result from Tiled, else its fallback file."""
     assert live.wait(WAIT), live.health().get(uid)
     health = live.health()[uid]
-    if health.get("saved_to") != "fallback" and _in_tiled(client, uid):
-        node = client["bcdi_online"][uid]
-        corrected = node["corrected"].read() if "corrected" in node else None
-        return Outcome(uid, health, dict(node.metadata), corrected, "tiled")
+    run = _in_tiled(client, uid) if health.get("saved_to") != "fallback" else None
+    if run is not None:
+        corrected = np.asarray(run["primary"]["corrected"].read()) if "primary" in run else None
+        return Outcome(uid, health, corrected_metadata(run.metadata), corrected, "tiled")
     if health.get("local_fallback"):
-        corrected, _, metadata = read_fallback(health["local_fallback"])
+        corrected, _, metadata = read_result_file(health["local_fallback"])
         return Outcome(uid, health, metadata, corrected, "fallback")
     return Outcome(uid, health, None, None, None)
 

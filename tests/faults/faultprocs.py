@@ -10,15 +10,19 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 from bluesky.callbacks.zmq import Publisher
 
 from bcdi_online.callbacks import msgpack_serializer
+from bcdi_online.tiled_output import corrected_metadata, find_corrected
 
 # -- a Tiled server process that can be killed and restarted ------------------------------
 
@@ -51,6 +55,8 @@ class TiledProcess:
             *([] if catalog.exists() else ["--init"]),
             "-w",
             str(self.directory / "data"),
+            "-r",  # the tests' result files (and detector files) are registered in place
+            tempfile.gettempdir(),
             "--api-key",
             self.api_key,
             "--host",
@@ -182,14 +188,26 @@ class ServeProcess:
         return code, self.out.read_text(), self.err.read_text()
 
 
-def wait_record(client: Any, uid: str, statuses: tuple[str, ...], timeout: float = 120) -> Any:
-    """The Tiled node of run ``uid`` once its status is one of ``statuses``."""
+@dataclass
+class Record:
+    """The corrected run of a raw run in Tiled, and its ``bcdi_online`` metadata."""
+
+    run: Any
+    metadata: dict[str, Any]
+
+    def read(self) -> np.ndarray:
+        """The corrected frames."""
+        return np.asarray(self.run["primary"]["corrected"].read())
+
+
+def wait_record(client: Any, uid: str, statuses: tuple[str, ...], timeout: float = 120) -> Record:
+    """The corrected run of raw run ``uid`` once its status is one of ``statuses``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if "bcdi_online" in client and uid in client["bcdi_online"]:
-            node = client["bcdi_online"][uid]
-            if node.metadata["status"] in statuses:
-                return node
+        for status in statuses:
+            run = find_corrected(client, uid, status=status)
+            if run is not None:
+                return Record(run, corrected_metadata(run.metadata))
         time.sleep(0.3)
     raise AssertionError(f"run {uid} not {statuses} in {timeout} s")
 
@@ -219,10 +237,11 @@ def publisher(proxy: ProxyProcess) -> Publisher:
 
 _ARCHIVE_SERVER = """
 import sys
+import tempfile
 from pathlib import Path
 from bcdi_online.testing import tiled_server
 root = Path(sys.argv[1])
-server = tiled_server(root, root / "detector")
+server = tiled_server(root, root / "detector", Path(tempfile.gettempdir()))
 print(server.uri, flush=True)
 sys.stdin.read()
 server.close()

@@ -118,7 +118,7 @@ def test_hostile_and_broken_messages_never_stop_serve_nor_run_code(
     node = wait_record(client, uid, ("complete", "incomplete", "failed"))
     assert node.metadata["status"] == "complete"
     expected = expected_volume(np.stack(det.frames), det.source.mask, inpainter=tiny[1])
-    np.testing.assert_allclose(node["corrected"].read(), expected, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(node.read(), expected, rtol=1e-4, atol=1e-3)
     assert service.process.poll() is None  # still serving
     assert not marker.exists()  # nothing was unpickled
     assert service.err.read_text().count("0MQ message of") == len(messages)
@@ -185,7 +185,7 @@ def test_pickle_accepted_only_when_asked_and_on_loopback(run_engine, world, tiny
     code, out, err = process.stop()
     assert code == 0 and "pickle (loopback only)" in out, err
     expected = expected_volume(np.stack(det.frames), det.source.mask, inpainter=tiny[1])
-    np.testing.assert_allclose(node["corrected"].read(), expected, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(node.read(), expected, rtol=1e-4, atol=1e-3)
 
 
 def test_tango_status_never_shows_the_key(world, tmp_path):

@@ -28,7 +28,7 @@ from faultprocs import (
 )
 
 from bcdi_online.callbacks import LiveInpainting, find_run, replay_run
-from bcdi_online.tiled_output import read_fallback
+from bcdi_online.tiled_output import find_corrected, read_result_file
 
 
 def test_serve_killed_mid_run_then_restarted_marks_it_interrupted_and_replay_redoes_it(
@@ -62,12 +62,11 @@ def test_serve_killed_mid_run_then_restarted_marks_it_interrupted_and_replay_red
 
     live = LiveInpainting(client, model=tiny[1], fallback_dir=tmp_path / "replay")
     health = replay_run(find_run(client, uid), live, timeout=120)
-    assert health["status"] == "complete" and health["tiled_path"].startswith(
-        f"bcdi_online/{uid}-"
-    )
+    assert health["status"] == "complete"
+    assert find_corrected(client, uid).metadata["start"]["uid"] == health["tiled_path"]
     expected = expected_volume(np.stack(det.frames), det.source.mask, inpainter=tiny[1])
     np.testing.assert_allclose(
-        client[health["tiled_path"]]["corrected"].read(), expected, 1e-4, 1e-3
+        client[health["tiled_path"]]["primary"]["corrected"].read(), expected, 1e-4, 1e-3
     )
 
 
@@ -109,7 +108,7 @@ def test_sigterm_with_tiled_down_saves_the_unfinished_run_within_the_grace(
     assert code == 1 and took < 2.0 + 4.0, (took, err)  # within the grace (and the exit)
     line = next(ln for ln in err.splitlines() if "still in progress at shutdown" in ln)
     assert "interrupted, saved to" in line
-    corrected, _, metadata = read_fallback(line.rsplit("saved to ", 1)[1].strip())
+    corrected, _, metadata = read_result_file(line.rsplit("saved to ", 1)[1].strip())
     assert metadata["status"] == "interrupted" and "grace period" in metadata["error"]
     assert metadata["raw_uid"] in line
     assert 0 < len(corrected) <= 50  # the final frames (no provisional ones)
@@ -125,7 +124,7 @@ def _small_files() -> None:
 def test_disk_full_for_the_fallback_and_tiled_down_fails_with_both_errors(
     run_engine, world, killable_tiled, tiny, tmp_path
 ):
-    """Fault: Tiled down and no room for the fallback file (a size-limited disk)."""
+    """Fault: Tiled down and no room for the result file (a size-limited disk)."""
     _, _, proxy = world
     tiled = (
         killable_tiled
@@ -148,7 +147,7 @@ def test_disk_full_for_the_fallback_and_tiled_down_fails_with_both_errors(
     code, _, err = service.stop()
     assert code == 1, err
     line = next(ln for ln in err.splitlines() if "NOT SAVED" in ln)
-    assert "result saved nowhere: Tiled:" in line and "local fallback" in line
+    assert "result saved nowhere: Tiled:" in line and "result file" in line
     assert "too large" in line.lower()
     assert not list((tmp_path / "diskfull" / "fallback").glob("*.h5*"))  # nothing half-written
 
@@ -189,4 +188,4 @@ def test_proxy_restarted_mid_scan_never_gives_a_wrong_volume(run_engine, world, 
     expected = expected_volume(
         np.stack(det.frames), det.source.mask, missing=missing, inpainter=tiny[1]
     )
-    np.testing.assert_allclose(node["corrected"].read(), expected, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(node.read(), expected, rtol=1e-4, atol=1e-3)

@@ -21,7 +21,7 @@ from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, init_de
 from tiled.client import from_context
 
 from bcdi_online import inpaint
-from bcdi_online.callbacks import LiveInpainting
+from bcdi_online.callbacks import LiveInpainting, find_corrected, read_corrected
 from bcdi_online.sim_devices import (
     DATA_PATH,
     MASK_PATH,
@@ -156,9 +156,8 @@ def test_lima_scan_through_the_live_callback_equals_offline(
         live = LiveInpainting(client, device="cpu", fallback_dir=tmp_path / "fallback")
         (uid,) = run_engine(scan([det], eta, *ETA, N_STEPS), live).run_start_uids
         assert live.wait(120), live.health()
-        node = client["bcdi_online"][uid]
-        corrected, mask = node["corrected"].read(), node["gap_mask"].read()
-        metadata = node.metadata
+        corrected, metadata = read_corrected(client, uid)
+        mask = find_corrected(client, uid)["gap_mask"]["gap_mask"].read()[0].astype(bool)
     assert metadata["status"] == "complete" and metadata["field"] == "det"
     (path,) = (tmp_path / "frames").glob("live*.h5")  # numbered by the server's saving_next_number
     with h5py.File(path, "r", swmr=True) as f:

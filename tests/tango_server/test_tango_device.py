@@ -15,9 +15,10 @@ import pytest
 from bluesky.callbacks.zmq import Publisher
 from bluesky.plans import scan
 from ophyd.sim import SynAxis
+from tiled.client import from_uri
 
 from bcdi_online import inpaint
-from bcdi_online.callbacks import msgpack_serializer
+from bcdi_online.callbacks import find_corrected, msgpack_serializer
 from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1
 
 tango = pytest.importorskip("tango")
@@ -136,7 +137,10 @@ def test_device_inpaints_a_published_scan_and_reports_it(
 
         assert device.LastRunUid == uid
         assert device.LastRunStatus == "complete"
-        assert device.CorrectedNode == f"bcdi_online/{uid}"
+        client = from_uri(tiled_server.uri)
+        corrected_uid = find_corrected(client, uid).metadata["start"]["uid"]
+        client.context.close()
+        assert device.CorrectedRunUid == device.CorrectedNode == corrected_uid
         assert device.SavedTo == "tiled" and device.LocalFallback == ""
         assert "complete" in device.getAttrStringValueList("LastRunStatus")
         assert device.FramesReceived == device.FramesFinal == N_FRAMES

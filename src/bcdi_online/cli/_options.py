@@ -243,15 +243,16 @@ def add_service_options(parser: argparse.ArgumentParser, tiled_help: str) -> Non
     parser.add_argument(
         "--fallback-dir",
         default=None,
-        help="local HDF5 files when Tiled stays down "
+        help="folder of the result files (the corrected frames, which the Tiled server "
+        "must be able to read; the whole result while Tiled is down) "
         "($BCDI_ONLINE_FALLBACK_DIR; default: ~/bcdi_online_fallback)",
     )
     parser.add_argument(
         "--fallback-after",
         type=non_negative_float,
         default=None,
-        help="seconds a finished run waits for Tiled before its result goes to the local "
-        "file ($BCDI_ONLINE_FALLBACK_AFTER; default: 60)",
+        help="seconds a finished run waits for Tiled before its result file alone stands "
+        "for it ($BCDI_ONLINE_FALLBACK_AFTER; default: 60)",
     )
     add_crystal_option(parser, "on when the model runs on CUDA")
     parser.add_argument(

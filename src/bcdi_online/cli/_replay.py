@@ -2,8 +2,8 @@
 
 The raw runs saved by ``TiledWriter`` are read back as documents and replayed through
 the same callback as during the scan (a new model, a fixed mask, or a run the live
-service missed); each result goes to ``bcdi_online/<uid>`` in the same Tiled, or to
-``bcdi_online/<uid>-<processing uid[:8]>`` beside an earlier processing.
+service missed); each result is a new corrected run in the same Tiled (its uid is
+printed as ``corrected_run_uid``; ``find_corrected`` prefers the latest complete one).
 """
 
 from __future__ import annotations
@@ -43,7 +43,15 @@ def run(args: argparse.Namespace) -> int:
     from ._options import live_from_args, service_settings
 
     live = live_from_args(service_settings(args))
-    keys = ("status", "tiled_path", "frames_final", "windows", "inpaint_s", "local_fallback")
+    keys = (
+        "status",
+        "corrected_run_uid",
+        "tiled_path",
+        "frames_final",
+        "windows",
+        "inpaint_s",
+        "local_fallback",
+    )
     failed = 0
     for uid in args.uids:
         try:

@@ -141,10 +141,7 @@ class CorrectedRunWriter:
             try:
                 self._file = ResultFile(self.file_path, mask)
             except Exception as err:
-                self.save_error = redact(
-                    f"result file {self.file_path}: {type(err).__name__}: {err}"
-                )
-                logger.error("run %s: %s", self.raw_uid, self.save_error)
+                self._lose_file(err)
             self._open(mask.shape)
 
     def _open(self, frame_shape: tuple[int, ...] | None) -> None:
@@ -197,10 +194,19 @@ class CorrectedRunWriter:
             self._file.write(np.concatenate(pending), self._n_written)
             self._n_written = self._n_appended
         except Exception as err:
-            self.save_error = redact(f"result file {self.file_path}: {type(err).__name__}: {err}")
-            logger.error("run %s: %s", self.raw_uid, self.save_error)
-            self._file.close()
+            self._lose_file(err)
+
+    def _lose_file(self, err: Exception) -> None:
+        """Record that the result file cannot be written (a full disk); leave no half of it."""
+        self.save_error = redact(f"result file {self.file_path}: {type(err).__name__}: {err}")
+        logger.error("run %s: %s", self.raw_uid, self.save_error)
+        if self._file is not None:
+            try:
+                self._file.close()
+            except Exception:  # (the same full disk)
+                logger.debug("run %s: result file not closed cleanly", self.raw_uid)
             self._file = None
+        self.file_path.unlink(missing_ok=True)
 
     def commit(self, n_frames: int) -> None:
         """Declare the first ``n_frames`` appended frames final (a stream datum to Tiled)."""
@@ -296,11 +302,7 @@ class CorrectedRunWriter:
                 try:
                     self._file.finish(n_frames, metadata)
                 except Exception as err:
-                    self.save_error = redact(
-                        f"result file {self.file_path}: {type(err).__name__}: {err}"
-                    )
-                    self._file.close()
-                    self._file = None
+                    self._lose_file(err)
             with self._cond:
                 if self._documents is not None:
                     error = metadata.get("error")
