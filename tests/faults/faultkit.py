@@ -29,7 +29,7 @@ from ophyd.sim import SynAxis
 from bcdi_online.callbacks import LiveInpainting
 from bcdi_online.inpainting import GapInpainter, find_bad_pixels, inpaint_with_bad_pixels
 from bcdi_online.sim_devices import DATA_PATH, CrystalSource, SimBcdiDetectorV1
-from bcdi_online.tiled_output import corrected_metadata, find_corrected, read_result_file
+from bcdi_online.tiled_output import find_corrected, read_corrected, read_result_file
 
 N_FRAMES, ROI = 40, 64
 ETA = (-0.5, 0.5)
@@ -261,8 +261,8 @@ def outcome(live: LiveInpainting, client: Any, uid: str) -> Outcome:
     health = live.health()[uid]
     run = _in_tiled(client, uid) if health.get("saved_to") != "fallback" else None
     if run is not None:
-        corrected = np.asarray(run["primary"]["corrected"].read()) if "primary" in run else None
-        return Outcome(uid, health, corrected_metadata(run.metadata), corrected, "tiled")
+        corrected, metadata = read_corrected(client, uid)
+        return Outcome(uid, health, metadata, corrected if corrected.size else None, "tiled")
     if health.get("local_fallback"):
         corrected, _, metadata = read_result_file(health["local_fallback"])
         return Outcome(uid, health, metadata, corrected, "fallback")

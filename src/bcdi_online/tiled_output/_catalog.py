@@ -127,6 +127,6 @@ def read_corrected(
     if run is None:
         return None
     metadata = corrected_metadata(run.metadata)
-    if "primary" not in run:
+    if "primary" not in run or "corrected" not in run["primary"]:  # no frame declared
         return np.zeros((0, 0, 0), np.float32), metadata
     return np.asarray(run["primary"]["corrected"].read()), metadata

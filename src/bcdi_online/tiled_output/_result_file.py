@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import resource
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,33 @@ METADATA_DATASET = "/entry/bcdi_online_metadata"
 """UTF-8 JSON of the run's final metadata (status, provenance, timings), as uint8 bytes;
 empty until the run ends. (A dataset, not an attribute: attributes cannot be added to a
 file open in SWMR mode.)"""
+
+
+ROOM_MARGIN = 64 * 1024
+"""Bytes kept free beyond each write for HDF5's own metadata (see :func:`check_room`)."""
+
+
+def check_room(path: Path, nbytes: int) -> None:
+    """Raise ``OSError`` unless ``nbytes`` more (and a margin) fit in the file ``path``.
+
+    Checked before HDF5 writes: once a write fails for lack of space (a full disk, the
+    process's file size limit), libhdf5 keeps the file half-flushed and crashes the
+    process when it shuts down (segmentation fault, seen with h5py 3 / HDF5 1.14), so
+    the writer refuses the write before HDF5 makes it.
+
+    Raises
+    ------
+    OSError
+        ``EFBIG`` beyond ``RLIMIT_FSIZE``, ``ENOSPC`` beyond the free space.
+    """
+    need = nbytes + ROOM_MARGIN
+    size = path.stat().st_size if path.exists() else 0
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and size + need > limit:
+        raise OSError(errno.EFBIG, f"File too large: {size + need} bytes > the limit {limit}")
+    free = shutil.disk_usage(path.parent).free
+    if need > free:
+        raise OSError(errno.ENOSPC, f"No space left on device: {need} bytes > {free} free")
 
 
 class ResultFile:
@@ -43,6 +73,7 @@ class ResultFile:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         shape = gap_mask.shape
+        check_room(self.path, gap_mask.size)
         self._file = h5py.File(self.path, "w-", libver="latest")
         try:
             self._frames = self._file.create_dataset(
@@ -71,6 +102,7 @@ class ResultFile:
     def write(self, frames: np.ndarray, offset: int) -> None:
         """Write ``frames`` ``(k, ny, nx)`` at rows ``[offset, offset + k)`` and flush."""
         end = offset + len(frames)
+        check_room(self.path, max(0, end - self.n_rows) * frames[0].nbytes)
         if end > self.n_rows:
             self._frames.resize(end, axis=0)
         self._frames[offset:end] = frames
@@ -81,6 +113,7 @@ class ResultFile:
         if self._file.id.valid:
             self._frames.resize(n_frames, axis=0)
             text = np.frombuffer(json.dumps(jsonable(metadata)).encode(), np.uint8)
+            check_room(self.path, len(text))
             self._metadata.resize(len(text), axis=0)
             self._metadata[:] = text
             self._file.close()
