@@ -40,7 +40,7 @@ from tiled.server.app import build_app
 from bcdi_online.callbacks import LiveInpainting
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1
-from bcdi_online.tiled_output import RetryPolicy
+from bcdi_online.tiled_output import read_corrected
 
 
 def mean_predictor(patches: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -77,7 +77,7 @@ def overload(args: argparse.Namespace, client, tmp: Path) -> dict:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     health = live.health()[uid]
-    corrected = client["bcdi_online"][uid]["corrected"].read()
+    corrected, _ = read_corrected(client, uid)
     expected = GapInpainter(mean_predictor)(source.acquired.data, source.mask)
     raw = source.acquired.data.astype(np.float32).nbytes
     return {
@@ -100,9 +100,11 @@ def time_to_fallback(args: argparse.Namespace, client, tmp: Path) -> dict:
     source = CrystalSource.simulate("maxipix_2x2", n_frames=40, roi_size=64)
     eta = SynAxis(name="eta")
     det = SimBcdiDetectorV1(source, eta, name="mpx")
-    retry = RetryPolicy(first_delay=0.05, max_delay=0.5, fallback_after=args.fallback_after)
     live = LiveInpainting(
-        client, model=GapInpainter(mean_predictor), retry=retry, fallback_dir=tmp / "fb"
+        client,
+        model=GapInpainter(mean_predictor),
+        fallback_after=args.fallback_after,
+        fallback_dir=tmp / "fb",
     )
     transport = client.context.http_client._transport
     client.context.http_client._transport = Refuse()

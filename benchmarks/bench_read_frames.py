@@ -43,7 +43,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "detector").mkdir()
-        server = tiled_server(root, root / "detector")
+        server = tiled_server(root, root / "detector", root)
         client = from_uri(server.uri)
         try:
             for mode in ("files", "tiled"):

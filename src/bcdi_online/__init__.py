@@ -16,6 +16,7 @@ from ._errors import (
     ReplayError,
     ServiceError,
     SimulationError,
+    StorageFullError,
     UnknownDetectorError,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "ServiceError",
     "ServiceSettings",
     "SimulationError",
+    "StorageFullError",
     "UnknownDetectorError",
     "__version__",
     "inpaint",

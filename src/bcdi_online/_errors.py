@@ -53,3 +53,7 @@ class ConfigurationTypeError(ConfigurationError, TypeError):
 
 class ServiceError(BcdiOnlineError, RuntimeError):
     """A service (Tiled, the 0MQ proxy) refuses, cannot be reached, or is set up unsafely."""
+
+
+class StorageFullError(BcdiOnlineError, OSError):
+    """A result file would not fit: the disk's free space or the process's file size limit."""

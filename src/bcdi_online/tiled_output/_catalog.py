@@ -61,11 +61,6 @@ def find_corrected(catalog: Any, raw_uid: str, *, status: str | None = None) -> 
     BlueskyRun or None
         The run (``run["primary"]["corrected"]`` the frames, ``run["gap_mask"]
         ["gap_mask"]`` the mask, ``run.metadata``), None if there is none.
-
-    Examples
-    --------
-    >>> run = find_corrected(client, raw_uid)  # doctest: +SKIP
-    >>> corrected = run["primary"]["corrected"].read()  # doctest: +SKIP
     """
     from tiled.queries import Key
 

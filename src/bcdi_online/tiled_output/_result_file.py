@@ -12,6 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .._errors import StorageFullError
 from ._fallback import jsonable
 
 FRAMES_DATASET = "/entry/data/data"
@@ -31,7 +32,7 @@ ROOM_MARGIN = 64 * 1024
 
 
 def check_room(path: Path, nbytes: int) -> None:
-    """Raise ``OSError`` unless ``nbytes`` more (and a margin) fit in the file ``path``.
+    """Raise :class:`StorageFullError` unless ``nbytes`` more (and a margin) fit in ``path``.
 
     Checked before HDF5 writes: once a write fails for lack of space (a full disk, the
     process's file size limit), libhdf5 keeps the file half-flushed and crashes the
@@ -40,17 +41,22 @@ def check_room(path: Path, nbytes: int) -> None:
 
     Raises
     ------
-    OSError
-        ``EFBIG`` beyond ``RLIMIT_FSIZE``, ``ENOSPC`` beyond the free space.
+    StorageFullError
+        An ``OSError`` with ``EFBIG`` beyond ``RLIMIT_FSIZE``, ``ENOSPC`` beyond the free
+        space.
     """
     need = nbytes + ROOM_MARGIN
     size = path.stat().st_size if path.exists() else 0
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if limit != resource.RLIM_INFINITY and size + need > limit:
-        raise OSError(errno.EFBIG, f"File too large: {size + need} bytes > the limit {limit}")
+        raise StorageFullError(
+            errno.EFBIG, f"File too large: {size + need} bytes > the limit {limit}"
+        )
     free = shutil.disk_usage(path.parent).free
     if need > free:
-        raise OSError(errno.ENOSPC, f"No space left on device: {need} bytes > {free} free")
+        raise StorageFullError(
+            errno.ENOSPC, f"No space left on device: {need} bytes > {free} free"
+        )
 
 
 class ResultFile:

@@ -484,10 +484,10 @@ class CorrectedRunWriter:
             return False
 
     def _stop_in_tiled(self) -> bool:
-        return (
-            self.result_uid in self.client
-            and self.client[self.result_uid].metadata.get("stop") is not None
-        )
+        try:
+            return self.client[self.result_uid].metadata.get("stop") is not None
+        except KeyError:
+            return False
 
     def _write_again(self) -> bool:
         """Delete the partial run in Tiled and send every document again (Tiled back)."""
