@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from ._checkpoint import DEFAULT_WEIGHTS, default_device, load_model, model_sha256, save_model
+from ._checkpoint import DEFAULT_WEIGHTS, load_model, model_sha256, save_model
 from ._normalise import denormalise, linear_prefill, normalise
 from ._predictor import PRECISIONS, ModelPredictor
-from ._unet import DilatedBlock, GapUNet
+from ._unet import GapUNet
 
+# What users need (the network, its I/O contract, checkpoints); its blocks and the
+# device choice are internal.
 __all__ = [
     "DEFAULT_WEIGHTS",
     "PRECISIONS",
-    "DilatedBlock",
     "GapUNet",
     "ModelPredictor",
-    "default_device",
     "denormalise",
     "linear_prefill",
     "load_model",
