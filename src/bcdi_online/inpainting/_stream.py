@@ -112,7 +112,7 @@ class GapStream:
         self.guard = guard
         self._bounds = GuardBounds(guard, self.mask) if guard and len(gy) else None
         self._peak_value = np.zeros(0, np.float32)
-        self._peak_clear = np.zeros(0, bool)
+        self._peak_edge = np.zeros(0, np.float32)
 
     def _gap_pixels(self, window: SpatialWindow, index: np.ndarray):
         local = index[window.slices]
@@ -136,7 +136,7 @@ class GapStream:
             extra = np.broadcast_to(self.mask, (grow, *self.mask.shape)).copy()
             self._frame_masks = np.concatenate([self._frame_masks, extra])
         self._peak_value = np.concatenate([self._peak_value, np.zeros(grow, np.float32)])
-        self._peak_clear = np.concatenate([self._peak_clear, np.zeros(grow, bool)])
+        self._peak_edge = np.concatenate([self._peak_edge, np.zeros(grow, np.float32)])
 
     def add_frames(self, frames: np.ndarray, masks: np.ndarray | None = None) -> range:
         """Append frames, run every window now complete, return the frames that became final.
@@ -170,7 +170,7 @@ class GapStream:
         self._frames[start : start + k] = padded
         if self._bounds is not None:
             peaks = self._bounds.frame_peaks(padded)
-            self._peak_value[start : start + k], self._peak_clear[start : start + k] = peaks
+            self._peak_value[start : start + k], self._peak_edge[start : start + k] = peaks
         if masks is not None:
             if self._frame_masks is None:
                 self._frame_masks = np.broadcast_to(self.mask, self._frames.shape).copy()
@@ -322,12 +322,10 @@ class GapStream:
         ny, nx = self.frame_shape
         out = self._frames[start:n].copy()
         filled = np.maximum(np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0), 0)
-        if self._bounds is not None and n > start:
-            available = self.n_frames
-            guarded = self._bounds.guarded(
-                start, n, self._peak_value[:available], self._peak_clear[:available]
-            )
-            filled = np.minimum(filled, self._bounds.bounds(self._frames[:available], start, n, guarded))
+        if self._bounds is not None and n > start:  # the guard reads the frames around
+            a = self.n_frames
+            guarded = self._bounds.guarded(start, n, self._peak_value[:a], self._peak_edge[:a])
+            filled = np.minimum(filled, self._bounds.bounds(self._frames[:a], start, n, guarded))
         gy, gx = self._gap_y, self._gap_x
         write = wsum > 0
         if self._frame_masks is not None:
