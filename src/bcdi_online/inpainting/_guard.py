@@ -51,7 +51,7 @@ _CHUNK = 16
 
 
 def _poisson_upper(counts: np.ndarray, z: float) -> np.ndarray:
-    """Upper limit of a Poisson rate at ``z`` standard deviations, given counts (> 0)."""
+    """Upper limit of a Poisson rate at ``z`` standard deviations, given counts (>= 0)."""
     return counts + z * z / 2 + z * np.sqrt(counts + z * z / 4)
 
 
