@@ -16,6 +16,7 @@ import bcdi_online
 from bcdi_online import evaluation
 from bcdi_online.cli import build_parser, main
 from bcdi_online.evaluation import summarise
+from bcdi_online.inpainting import DEFAULT_GUARD
 from bcdi_online.model import GapUNet, load_model, model_sha256, save_model
 from bcdi_online.simulation import read_scan
 
@@ -67,6 +68,7 @@ def test_inpaint_writes_a_copy_with_the_result(
     assert attrs["model_sha256"] == model_sha256(tiny_model)
     assert attrs["package_version"] == bcdi_online.__version__
     assert attrs["seconds"] > 0 and attrs["windows"] > 0 and attrs["batch_size"] == 4
+    assert attrs["guard"] == repr(DEFAULT_GUARD)
     assert -1 <= attrs["strict_pcc_model"] <= 1 and -1 <= attrs["strict_pcc_linear"] <= 1
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.parent.glob("*.part"))
@@ -86,6 +88,14 @@ def test_inpaint_default_output_and_rerun_on_its_own_output(
     with h5py.File(out, "r") as f1, h5py.File(again, "r") as f2:
         assert list(f2["entry"]) == list(f1["entry"])
         assert np.array_equal(f1["entry/data_inpainted/data"][()], f2["entry/data_inpainted/data"])
+
+
+def test_inpaint_without_the_guard(tmp_path: Path, scan_file: Path, tiny_model: Path) -> None:
+    out = tmp_path / "filled.h5"
+    argv = ["inpaint", str(scan_file), "--model", str(tiny_model), "--out", str(out)]
+    assert main([*argv, "--device", "cpu", "--no-guard"]) == 0
+    with h5py.File(out, "r") as f:
+        assert f["entry/data_inpainted"].attrs["guard"] == "None"
 
 
 def test_inpaint_without_truth_prints_no_score(
@@ -171,8 +181,11 @@ def test_parser_defaults_and_options() -> None:
         Path("m.pt"),
         "cuda:1",
     )
+    assert not parser.parse_args(["inpaint", "s.h5"]).no_guard
+    assert parser.parse_args(["inpaint", "s.h5", "--no-guard"]).no_guard
     args = parser.parse_args(["evaluate"])
     assert (args.per_case, args.widths, args.out) == (1, [6, 12, 38], Path("evaluation"))
+    assert not args.no_guard and parser.parse_args(["evaluate", "--no-guard"]).no_guard
     args = parser.parse_args(["evaluate", "--per-case", "3", "--widths", "6", "12", "--out", "d"])
     assert (args.per_case, args.widths, args.out) == (3, [6, 12], Path("d"))
 
@@ -293,6 +306,7 @@ def test_evaluate_on_a_small_validation_set(
     assert main([*argv, "--device", "cpu"]) == 0
     report = json.loads((out / "validation.json").read_text())
     assert report["model_sha256"] == model_sha256(tiny_model) and report["widths"] == [6]
+    assert report["guard"] == repr(DEFAULT_GUARD)
     assert len(report["rows"]) == 4 * 4  # single/cross x low/high, 4 methods
     assert {r["method"] for r in report["rows"]} == {"model", "linear", "biharmonic", "idw"}
     table = (out / "validation.md").read_text()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _evaluate_real_space
-from ._options import add_model_options, check_device, model_path, positive_int
+from ._options import add_model_options, check_device, guard, model_path, positive_int
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,7 +80,11 @@ def run(args: argparse.Namespace) -> int:
     weights = model_path(args.model)
     check_device(args.device)
     inpainter = GapInpainter(
-        weights, device=args.device, batch_size=args.batch_size, precision=args.precision
+        weights,
+        device=args.device,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        guard=guard(args),
     )
     methods: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
         "model": inpainter,
@@ -109,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         "package_version": __version__,
         "device": str(getattr(inpainter.predictor, "device", args.device)),
         "precision": args.precision,
+        "guard": repr(inpainter.guard),
         "per_case": args.per_case,
         "widths": list(args.widths),
         "measurement_effects": args.measurement_effects,

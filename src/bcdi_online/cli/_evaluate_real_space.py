@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigurationError
-from ._options import check_device, model_path
+from ._options import check_device, guard, model_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     check_device(args.device)
     weights = model_path(args.model)
-    inpainter = GapInpainter(weights, device=args.device, batch_size=args.batch_size)
+    inpainter = GapInpainter(
+        weights, device=args.device, batch_size=args.batch_size, guard=guard(args)
+    )
     uncertainty = FillUncertainty.load()
     practices = [p for p in PRACTICES if args.practices is None or p.name in args.practices]
     if args.practices is not None and len(practices) != len(set(args.practices)):
@@ -159,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "model_sha256": model_sha256(weights),
         "package_version": __version__,
+        "guard": repr(inpainter.guard),
         "per_group": args.per_group,
         "widths": list(args.widths),
         "crop": list(crop),

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._options import add_model_options, check_device, model_path
+from ._options import add_model_options, check_device, guard, model_path
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,11 @@ def run(args: argparse.Namespace) -> int:
     weights = model_path(args.model)
     check_device(args.device)
     inpainter = GapInpainter(
-        weights, device=args.device, batch_size=args.batch_size, precision=args.precision
+        weights,
+        device=args.device,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        guard=guard(args),
     )
     device = getattr(inpainter.predictor, "device", args.device)
     t0 = time.perf_counter()
@@ -156,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         "device": str(device),
         "batch_size": inpainter.batch.value,  # after any out-of-memory halving
         "precision": args.precision,
+        "guard": repr(inpainter.guard),
         "windows": windows,
         "seconds": inpaint_s,
     }

@@ -18,6 +18,7 @@ from .._errors import ConfigurationError
 if TYPE_CHECKING:
     from .._settings import ServiceSettings
     from ..callbacks import LiveInpainting
+    from ..inpainting import OvershootGuard
 
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
@@ -78,6 +79,20 @@ def add_model_options(parser: argparse.ArgumentParser, *, batch_size: bool = Tru
             help="precision of the model's forward pass: fp32, or bf16 / fp16 autocast "
             "(for GPUs, see docs/how-to/gpu.md) (default: fp32)",
         )
+        parser.add_argument(
+            "--no-guard",
+            action="store_true",
+            help="leave the model's fill unbounded (default: bound it by the measured edges "
+            "of the gap where the Bragg peak was measured, see "
+            "docs/explanations/overshoot-guard.md)",
+        )
+
+
+def guard(args: argparse.Namespace) -> OvershootGuard | None:
+    """Return the overshoot guard ``--no-guard`` leaves (the default one, or None)."""
+    from ..inpainting import DEFAULT_GUARD
+
+    return None if args.no_guard else DEFAULT_GUARD
 
 
 def model_path(path: Path | None) -> Path:

@@ -11,8 +11,12 @@ import torch
 from .._errors import ConfigurationError, ConfigurationTypeError
 from ._batch import BatchSize
 from ._checks import check_volume
+from ._guard import OvershootGuard
 from ._plan import WindowPlan
 from ._stream import GapStream, Predictor
+
+#: The guard :class:`GapInpainter` and :func:`inpaint` apply unless told otherwise.
+DEFAULT_GUARD = OvershootGuard()
 
 
 def _as_predictor(model: Any, device: str | torch.device | None, precision: str) -> Predictor:
@@ -58,6 +62,10 @@ class GapInpainter:
     precision : {"fp32", "bf16", "fp16"}
         Forward pass of a model the inpainter wraps in float32 (default) or under
         bfloat16 / float16 autocast (see :class:`~bcdi_online.model.ModelPredictor`).
+    guard : OvershootGuard or None
+        Bound on the filled voxels from the measured voxels around the gap, applied
+        to the blended fill (offline and streamed alike); default
+        :data:`DEFAULT_GUARD`, None for the model's fill as it is.
 
     Attributes
     ----------
@@ -94,6 +102,7 @@ class GapInpainter:
         plan: WindowPlan | None = None,
         zero_gap: bool = True,
         precision: str = "fp32",
+        guard: OvershootGuard | None = DEFAULT_GUARD,
     ) -> None:
         self.predictor = _as_predictor(model, device, precision)
         multiple = int(getattr(self.predictor, "size_multiple", 1))
@@ -104,6 +113,7 @@ class GapInpainter:
             batch_size = int(suggest()) if callable(suggest) else (64 if on_gpu else 16)
         self.batch = BatchSize(batch_size)
         self.zero_gap = zero_gap
+        self.guard = guard
 
     @property
     def batch_size(self) -> int:
@@ -123,6 +133,7 @@ class GapInpainter:
             self.batch,
             zero_gap=self.zero_gap,
             expected_frames=expected_frames,
+            guard=self.guard,
         )
 
     def __call__(self, data: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -156,6 +167,7 @@ def inpaint(
     device: str | torch.device | None = None,
     batch_size: int | None = None,
     precision: str = "fp32",
+    guard: OvershootGuard | None = DEFAULT_GUARD,
 ) -> np.ndarray:
     """Fill the detector gaps of a rocking scan (see :class:`GapInpainter`).
 
@@ -165,13 +177,13 @@ def inpaint(
         Counts, any real dtype.
     mask : (ny, nx) or (n_frames, ny, nx) bool ndarray
         True = dead pixel.
-    model, device, batch_size, precision
+    model, device, batch_size, precision, guard
         As for :class:`GapInpainter`.
 
     Returns
     -------
     (n_frames, ny, nx) float32 ndarray
     """
-    return GapInpainter(model, device=device, batch_size=batch_size, precision=precision)(
-        data, mask
-    )
+    return GapInpainter(
+        model, device=device, batch_size=batch_size, precision=precision, guard=guard
+    )(data, mask)

@@ -12,6 +12,7 @@ import torch
 from .._errors import InputDataError, ModelError
 from ._batch import BatchSize
 from ._checks import check_frames
+from ._guard import GuardBounds, OvershootGuard
 from ._plan import (
     SpatialWindow,
     WindowPlan,
@@ -58,6 +59,12 @@ class GapStream:
         that belong to the plan for that many frames then run as soon as their frames
         exist, held apart until :meth:`finish` confirms the frame count (and dropped if
         the scan ends with another count), so only the tail window is left at the end.
+    guard : OvershootGuard, optional
+        Bound the filled voxels by the measured voxels around the gap (see
+        :class:`OvershootGuard`); None fills with the predictions as they are. A
+        frame's bound reads ``guard.lookahead`` later frames, so frames become final
+        no sooner than that many frames after them (the window plan already holds
+        them longer with the default settings).
     """
 
     def __init__(
@@ -69,6 +76,7 @@ class GapStream:
         *,
         zero_gap: bool = True,
         expected_frames: int | None = None,
+        guard: OvershootGuard | None = None,
     ) -> None:
         self._batch = batch_size if isinstance(batch_size, BatchSize) else BatchSize(batch_size)
         self.predictor, self.plan, self.batch_size, self.zero_gap = (
@@ -101,6 +109,10 @@ class GapStream:
         self.windows_done = 0
         self.predict_seconds = 0.0
         self._finished = False
+        self.guard = guard
+        self._bounds = GuardBounds(guard, self.mask) if guard and len(gy) else None
+        self._peak_value = np.zeros(0, np.float32)
+        self._peak_edge = np.zeros(0, np.float32)
 
     def _gap_pixels(self, window: SpatialWindow, index: np.ndarray):
         local = index[window.slices]
@@ -123,6 +135,8 @@ class GapStream:
         if self._frame_masks is not None:
             extra = np.broadcast_to(self.mask, (grow, *self.mask.shape)).copy()
             self._frame_masks = np.concatenate([self._frame_masks, extra])
+        self._peak_value = np.concatenate([self._peak_value, np.zeros(grow, np.float32)])
+        self._peak_edge = np.concatenate([self._peak_edge, np.zeros(grow, np.float32)])
 
     def add_frames(self, frames: np.ndarray, masks: np.ndarray | None = None) -> range:
         """Append frames, run every window now complete, return the frames that became final.
@@ -154,6 +168,9 @@ class GapStream:
         self._grow(start + k)
         padded = np.pad(frames.astype(np.float32, copy=False), ((0, 0), *self._pad), "symmetric")
         self._frames[start : start + k] = padded
+        if self._bounds is not None:
+            peaks = self._bounds.frame_peaks(padded)
+            self._peak_value[start : start + k], self._peak_edge[start : start + k] = peaks
         if masks is not None:
             if self._frame_masks is None:
                 self._frame_masks = np.broadcast_to(self.mask, self._frames.shape).copy()
@@ -170,6 +187,8 @@ class GapStream:
         self._settle(plan.settle)
         self._run(self._frames, plan.speculate, hold=True)
         final = max(plan.final, self._final)
+        if self._bounds is not None:  # a bound reads later frames
+            final = max(min(final, self.n_frames - self._bounds.guard.lookahead), self._final)
         done, self._final = range(self._final, final), final
         return done
 
@@ -303,6 +322,10 @@ class GapStream:
         ny, nx = self.frame_shape
         out = self._frames[start:n].copy()
         filled = np.maximum(np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0), 0)
+        if self._bounds is not None and n > start:  # the guard reads the frames around
+            a = self.n_frames
+            guarded = self._bounds.guarded(start, n, self._peak_value[:a], self._peak_edge[:a])
+            filled = np.minimum(filled, self._bounds.bounds(self._frames[:a], start, n, guarded))
         gy, gx = self._gap_y, self._gap_x
         write = wsum > 0
         if self._frame_masks is not None:
@@ -337,6 +360,8 @@ class GapStream:
         reached = self._committed | self._pending.keys()
         missing = [s for s, d in plan if (s, d) not in reached]
         lo, hi = max(start, self._final), min([n, *missing])
+        if self._bounds is not None and n < expected:  # a bound reads later frames
+            hi = min(hi, n - self._bounds.guard.lookahead)
         if hi <= lo:
             return None
         acc, wsum = self._acc[lo:hi].copy(), self._wsum[lo:hi].copy()
