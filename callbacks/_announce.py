@@ -1,0 +1,76 @@
+"""The RunEngine side of sharing runs: put each run on the processors' queue."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bcdi_online._redact import redact
+
+from ._queue import DEFAULT_STREAM, RunQueue
+
+logger = logging.getLogger(__name__)
+
+
+class RunAnnouncer:
+    """Announce every run to the ``bcdi-online serve`` processors sharing a Redis queue.
+
+    Subscribe it to each RunEngine, as ``TiledWriter``: at each start document it adds
+    the run's uid to the stream (one ``XADD``, ~1 ms on a local network, bounded by
+    ``timeout``), where exactly one processor takes it. Subscribe it before the 0MQ
+    ``Publisher``, so that the run is on the queue before its documents reach the
+    processors. A non-critical callback: it never raises into the RunEngine; a run it
+    could not announce is logged and counted (:attr:`failed`), its raw data still go to
+    Tiled, and :meth:`announce` can queue it later.
+
+    Parameters
+    ----------
+    queue : RunQueue
+        The queue (``consumer`` unused).
+
+    Examples
+    --------
+    In an acquisition profile (not run here: it needs a Redis server)::
+
+        RE.subscribe(TiledWriter(client, batch_size=1))
+        RE.subscribe(RunAnnouncer.from_url("redis://beamline-redis:6379/0"))
+        RE.subscribe(Publisher("127.0.0.1:5577", serializer=msgpack_serializer))
+    """
+
+    def __init__(self, queue: RunQueue) -> None:
+        self.queue = queue
+        self.announced: dict[str, str] = {}
+        """Entry id of each run announced by this instance, by run uid."""
+        self.failed: dict[str, str] = {}
+        """Why each run that could not be announced was not, by run uid."""
+
+    @classmethod
+    def from_url(cls, url: str, *, stream: str = DEFAULT_STREAM) -> RunAnnouncer:
+        """Connect to Redis at ``url`` (``redis://host:port/db``) and make the announcer.
+
+        Raises
+        ------
+        ServiceError
+            If Redis cannot be reached (at set-up, not during a scan).
+        """
+        return cls(RunQueue.from_url(url, stream))
+
+    def __call__(self, name: str, doc: dict[str, Any]) -> None:
+        """Take a RunEngine document; announce a run at its start document. Never raises."""
+        if name != "start":
+            return
+        fields = {key: str(doc[key]) for key in ("scan_id", "plan_name", "time") if key in doc}
+        self.announce(str(doc.get("uid")), **fields)
+
+    def announce(self, uid: str, **fields: str) -> str | None:
+        """Put run ``uid`` on the queue; its entry id, or None if Redis refused (logged)."""
+        try:
+            entry = self.queue.announce(uid, **fields)
+        except Exception as err:  # the RunEngine must not see it
+            reason = redact(f"{type(err).__name__}: {err}")
+            self.failed[uid] = reason
+            logger.error("run %s not announced to the processors: %s", uid, reason)
+            return None
+        self.announced[uid] = entry
+        self.failed.pop(uid, None)
+        return entry
