@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from bcdi_online._redact import redact
@@ -39,21 +40,26 @@ class RunAnnouncer:
 
     def __init__(self, queue: RunQueue) -> None:
         self.queue = queue
-        self.announced: dict[str, str] = {}
-        """Entry id of each run announced by this instance, by run uid."""
+        self.announced: OrderedDict[str, str] = OrderedDict()
+        """Entry id of each run announced by this instance, by run uid (the last 1000)."""
         self.failed: dict[str, str] = {}
         """Why each run that could not be announced was not, by run uid."""
 
     @classmethod
-    def from_url(cls, url: str, *, stream: str = DEFAULT_STREAM) -> RunAnnouncer:
+    def from_url(
+        cls, url: str, *, stream: str = DEFAULT_STREAM, timeout: float = 1.0
+    ) -> RunAnnouncer:
         """Connect to Redis at ``url`` (``redis://host:port/db``) and make the announcer.
+
+        An announcement is one attempt of at most ``timeout`` seconds: the RunEngine
+        waits for it (never for retries).
 
         Raises
         ------
         ServiceError
             If Redis cannot be reached (at set-up, not during a scan).
         """
-        return cls(RunQueue.from_url(url, stream))
+        return cls(RunQueue.from_url(url, stream, timeout=timeout, retries=0))
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
         """Take a RunEngine document; announce a run at its start document. Never raises."""
@@ -72,5 +78,7 @@ class RunAnnouncer:
             logger.error("run %s not announced to the processors: %s", uid, reason)
             return None
         self.announced[uid] = entry
+        if len(self.announced) > 1000:
+            self.announced.popitem(last=False)
         self.failed.pop(uid, None)
         return entry

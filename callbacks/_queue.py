@@ -87,7 +87,7 @@ class QueueEntry:
         return int(self.entry_id.split("-", 1)[0]) / 1000.0
 
 
-def connect_redis(url: str, *, timeout: float = 5.0) -> Any:
+def connect_redis(url: str, *, timeout: float = 5.0, retries: int = 2) -> Any:
     """Connect a ``redis.Redis`` client to ``url`` (strings decoded), checked with a PING.
 
     Parameters
@@ -96,6 +96,9 @@ def connect_redis(url: str, *, timeout: float = 5.0) -> Any:
         ``redis://[:password@]host:port/db`` (``rediss://`` for TLS).
     timeout : float
         Seconds for a connection and for a reply (blocking reads add their own block).
+    retries : int
+        Retries of a command that could not reach Redis, 0.1 s apart at first (redis-py's
+        default, 10 with back-off up to 10 s, would hold a heartbeat past its bound).
 
     Raises
     ------
@@ -103,10 +106,16 @@ def connect_redis(url: str, *, timeout: float = 5.0) -> Any:
         If Redis cannot be reached or refuses the password (the message never shows it).
     """
     import redis
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
 
     register_secret(urlsplit(url).password)
     client = redis.Redis.from_url(
-        url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout
+        url,
+        decode_responses=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), retries),
     )
     try:
         client.ping()
@@ -145,9 +154,15 @@ class RunQueue:
         self._group_ready = False
 
     @classmethod
-    def from_url(cls, url: str, stream: str = DEFAULT_STREAM, consumer: str = "") -> RunQueue:
-        """Connect to ``url`` (:func:`connect_redis`) and make the queue."""
-        return cls(connect_redis(url), stream, consumer)
+    def from_url(
+        cls, url: str, stream: str = DEFAULT_STREAM, consumer: str = "", **options: Any
+    ) -> RunQueue:
+        """Connect to ``url`` (:func:`connect_redis`, with ``options``) and make the queue."""
+        return cls(connect_redis(url, **options), stream, consumer)
+
+    def close(self) -> None:
+        """Close the connections to Redis."""
+        self.client.close()
 
     def ensure_group(self) -> None:
         """Create the stream and its group, from the stream's first entry, if missing."""

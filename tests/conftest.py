@@ -230,3 +230,40 @@ def tiled_process() -> Callable[[list[str], str], AbstractContextManager[str]]:
     """``f(arguments, api_key)``: context manager running ``tiled serve ARGUMENTS`` in a
     process (single-user ``api_key``) and giving its URI once it answers."""
     return _tiled_process
+
+
+#: Redis of the run-queue tests (a database of the machine's server; each test its own keys).
+REDIS_URL = os.environ.get("BCDI_ONLINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis server's URL; skip without one, fail instead where CI (or
+    ``BCDI_ONLINE_REQUIRE_SERVICES``, set by ``.ci/run``) is set."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        reason = f"no Redis server at {REDIS_URL} for the run-queue tests: {err}"
+        if os.environ.get("CI") or os.environ.get("BCDI_ONLINE_REQUIRE_SERVICES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def queue_stream(redis_url: str) -> Iterator[str]:
+    """A run-queue stream key of this test only (deleted afterwards, claims included)."""
+    import uuid
+
+    import redis
+
+    key = f"bcdi_online_test:{uuid.uuid4().hex}"
+    yield key
+    client = redis.Redis.from_url(redis_url)
+    client.delete(key, f"{key}:claims")
+    client.close()
