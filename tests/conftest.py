@@ -234,25 +234,102 @@ def tiled_process() -> Callable[[list[str], str], AbstractContextManager[str]]:
 
 #: Redis of the run-queue tests (a database of the machine's server; each test its own keys).
 REDIS_URL = os.environ.get("BCDI_ONLINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+#: Redis database of the test Tiled servers' streaming cache (Tiled's keys have no prefix).
+REDIS_CACHE_URL = os.environ.get("BCDI_ONLINE_TEST_REDIS_CACHE", "redis://127.0.0.1:6379/1")
+#: PostgreSQL server of the deployment tests (an asyncpg DSN of a user who creates databases).
+POSTGRES_DSN = os.environ.get(
+    "BCDI_ONLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+#: The Tiled configuration deploy/ ships.
+DEPLOY_TILED_CONFIG = Path(__file__).parents[1] / "deploy" / "tiled" / "config.yml"
+
+
+def service_missing(reason: str) -> None:
+    """Skip a test whose service (Redis, PostgreSQL) is missing; fail instead where ``CI``
+    or ``BCDI_ONLINE_REQUIRE_SERVICES`` (set by ``.ci/run``) is set."""
+    if os.environ.get("CI") or os.environ.get("BCDI_ONLINE_REQUIRE_SERVICES"):
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """The test Redis server's URL; skip without one, fail instead where CI (or
-    ``BCDI_ONLINE_REQUIRE_SERVICES``, set by ``.ci/run``) is set."""
+    """The test Redis server's URL (:func:`service_missing` without one)."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
     try:
         client.ping()
     except redis.RedisError as err:
-        reason = f"no Redis server at {REDIS_URL} for the run-queue tests: {err}"
-        if os.environ.get("CI") or os.environ.get("BCDI_ONLINE_REQUIRE_SERVICES"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        service_missing(f"no Redis server at {REDIS_URL} for the run-queue tests: {err}")
     finally:
         client.close()
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def redis_cache_url(redis_url: str) -> str:
+    """Redis of the test Tiled servers' streaming cache (a database of its own)."""
+    return REDIS_CACHE_URL
+
+
+async def _postgres_admin(statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL database (dropped afterwards): its URI for Tiled's catalog
+    (asyncpg) and for its tables; :func:`service_missing` without a server."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    name = f"bcdi_online_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        service_missing(f"no PostgreSQL to create a test database at {POSTGRES_DSN}: {err}")
+    server = POSTGRES_DSN.rsplit("/", 1)[0]
+    yield (
+        f"{server.replace('postgresql://', 'postgresql+asyncpg://')}/{name}",
+        f"{server}/{name}",
+    )
+    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _deploy_tiled_config(database: tuple[str, str], root: Path, cache: str) -> Path:
+    import yaml
+
+    config = yaml.safe_load(DEPLOY_TILED_CONFIG.read_text())
+    args = config["trees"][0]["args"]
+    args["uri"] = database[0]
+    args["writable_storage"] = [str(root / "data"), database[1]]
+    args["readable_storage"] = [str(root / "detector")]
+    config["streaming_cache"]["uri"] = cache
+    (root / "detector").mkdir(parents=True, exist_ok=True)
+    path = root / "config.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def deploy_tiled_config(redis_cache_url: str) -> Callable[[tuple[str, str], Path], Path]:
+    """``f(database, root) -> path``: deploy/tiled/config.yml with this test's PostgreSQL
+    database (catalog and tables), directories under ``root`` (detector files in
+    ``root / "detector"``) and the streaming cache on :func:`redis_cache_url`."""
+
+    def make(database: tuple[str, str], root: Path) -> Path:
+        return _deploy_tiled_config(database, root, redis_cache_url)
+
+    return make
 
 
 @pytest.fixture

@@ -1,0 +1,183 @@
+"""Fault class: several processors sharing the runs of several RunEngines, one killed.
+
+Real parts: three ``bcdi-online serve`` processes on one Redis run queue and one
+``bluesky-0MQ-proxy``, two RunEngines (each with TiledWriter, a RunAnnouncer and a 0MQ
+publisher) in threads, a Tiled server; the owner of a run is SIGKILLed mid-run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from bluesky.plans import scan
+from bluesky_tiled_plugins import TiledWriter
+from faultkit import ETA, expected_volume, v1_detector
+from faultprocs import ServeProcess, publisher, serve
+from tiled.client import from_uri
+from tiled.queries import Key
+
+from bcdi_online.callbacks import RunAnnouncer, RunQueue
+
+SCANS_PER_ENGINE, FRAMES = 6, 16
+TAKEOVER_AFTER = 3.0
+
+
+@contextmanager
+def engine_in_thread():
+    """A RunEngine for a thread other than the main one (no SIGINT handler)."""
+    loop = asyncio.new_event_loop()
+    run_engine = RunEngine({}, loop=loop, context_managers=[], call_returns_result=True)
+    try:
+        yield run_engine
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        run_engine._th.join()
+        loop.close()
+
+
+def start_together(processes: list[ServeProcess], timeout: float = 120) -> None:
+    """Start the processes at once (their model loads overlap), return once all listen."""
+    for process in processes:
+        process.start(wait=False)
+    deadline = time.monotonic() + timeout
+    while not all("sharing the runs" in p.out.read_text() for p in processes):
+        for p in processes:
+            assert p.process.poll() is None, p.err.read_text()
+        assert time.monotonic() < deadline, "serve did not start"
+        time.sleep(0.2)
+    time.sleep(1.5)  # the SUB sockets connect to the proxy
+
+
+class KillOwner:
+    """Subscribed after the publisher: at event ``at_event`` of the ``at_scan``-th run,
+    SIGKILL the processor that owns the run (as the queue says)."""
+
+    def __init__(self, announcer, queue, processes, at_scan: int, at_event: int) -> None:
+        self.announcer, self.queue, self.processes = announcer, queue, processes
+        self.at_scan, self.at_event = at_scan, at_event
+        self.runs, self.uid, self.killed = 0, None, None
+
+    def __call__(self, name, doc):
+        if name == "start":
+            self.runs, self.uid = self.runs + 1, doc["uid"]
+        if name != "event" or self.runs != self.at_scan or doc["seq_num"] != self.at_event:
+            return
+        entry = self.announcer.announced[self.uid]
+        deadline = time.monotonic() + 10
+        while (owner := self._owner(entry)) is None:
+            assert time.monotonic() < deadline, "nobody took the run"
+            time.sleep(0.05)
+        self.processes[owner].process.kill()
+        self.killed = (owner, self.uid)
+
+    def _owner(self, entry):
+        return next((r["owner"] for r in self.queue.pending() if r["entry_id"] == entry), None)
+
+
+@pytest.fixture
+def reap():
+    """Processes to SIGKILL after the test, whatever happened."""
+    processes: list[ServeProcess] = []
+    yield processes
+    for process in processes:
+        if process.process is not None and process.process.poll() is None:
+            process.process.kill()
+            process.process.wait(10)
+
+
+@pytest.mark.slow
+def test_three_processors_process_each_of_twelve_runs_once_and_take_over_a_killed_one(
+    world, tiny, redis_url, queue_stream, reap, tmp_path
+):
+    server, client, proxy = world
+    uri = server.uri.split("?")[0]
+    options = ("--model", str(tiny[0]), "--queue", redis_url, "--queue-stream", queue_stream,
+               "--takeover-after", str(TAKEOVER_AFTER), "--max-runs", "2")  # fmt: skip
+    names = ["p0", "p1", "p2"]
+    processes = {n: serve(tmp_path, proxy, uri, server.api_key, *options, name=n) for n in names}
+    reap.extend(processes.values())
+    start_together(list(processes.values()))
+    queue = RunQueue.from_url(redis_url, queue_stream)
+    scans: dict[str, np.ndarray] = {}  # uid -> the frames the detector emitted
+    errors: list[BaseException] = []
+
+    def beamline(index: int, killer: KillOwner | None, announcer: RunAnnouncer) -> None:
+        raw = from_uri(server.uri)
+        pub = publisher(proxy)
+        try:
+            with engine_in_thread() as run_engine:
+                run_engine.subscribe(TiledWriter(raw, batch_size=1))
+                run_engine.subscribe(announcer)  # before the publisher: queued first
+                run_engine.subscribe(pub)
+                if killer is not None:
+                    run_engine.subscribe(killer)
+                for n in range(SCANS_PER_ENGINE):
+                    det, eta = v1_detector(FRAMES, seed=10 * index + n, exposure_time=0.02)
+                    (uid,) = run_engine(scan([det], eta, *ETA, FRAMES)).run_start_uids
+                    scans[uid] = (np.stack(det.frames), det.source.mask)
+        except BaseException as err:
+            errors.append(err)
+        finally:
+            pub.close()
+            raw.context.close()
+
+    announcers = [RunAnnouncer.from_url(redis_url, stream=queue_stream) for _ in range(2)]
+    killer = KillOwner(announcers[0], queue, processes, at_scan=3, at_event=6)
+    threads = [
+        threading.Thread(target=beamline, args=(0, killer, announcers[0])),
+        threading.Thread(target=beamline, args=(1, None, announcers[1])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    assert len(scans) == 2 * SCANS_PER_ENGINE and killer.killed is not None
+    dead, taken_uid = killer.killed
+
+    # every run gets exactly one complete result, equal to the offline inpainting
+    deadline = time.monotonic() + 120
+    results = {}
+    while time.monotonic() < deadline:
+        results = {uid: _results(client, uid) for uid in scans}
+        if all(any(md["status"] == "complete" for md in r.values()) for r in results.values()):
+            break
+        time.sleep(0.5)
+    assert queue.pending() == []  # every run acknowledged, none left to anyone
+    for uid, (frames, mask) in scans.items():
+        complete = [key for key, md in results[uid].items() if md["status"] == "complete"]
+        assert len(complete) == 1, (uid, results[uid])
+        others = [md for md in results[uid].values() if md["status"] != "complete"]
+        assert all(md["status"] == "interrupted" for md in others), others
+        expected = expected_volume(frames, mask, inpainter=tiny[1])
+        corrected = client["bcdi_online"][complete[0]]["corrected"].read()
+        np.testing.assert_allclose(corrected, expected, rtol=1e-4, atol=1e-3)
+        owner = results[uid][complete[0]]["service"]["owner"]
+        assert owner != dead or uid != taken_uid
+    # the killed processor's run: its partial result retired, the taker's complete
+    (taker,) = {md["service"]["owner"] for md in results[taken_uid].values()} - {dead}
+    partial = [md for md in results[taken_uid].values() if md["service"]["owner"] == dead]
+    assert all(md["error"] == f"taken over by {taker}" for md in partial), partial
+    claims = queue.client.xrange(queue.claims)
+    assert {"uid": taken_uid, "owner": taker, "how": "taken"}.items() <= next(
+        fields for _, fields in claims if fields["uid"] == taken_uid and fields["how"] == "taken"
+    ).items()
+    for name, process in processes.items():
+        if name != dead:
+            code, _, err = process.stop()
+            assert code == 0, err
+    queue.close()
+
+
+def _results(client, uid):
+    """Metadata of every result of raw run ``uid``, by key."""
+    if "bcdi_online" not in client:
+        return {}
+    found = client["bcdi_online"].search(Key("raw_uid") == uid)
+    return {key: dict(node.metadata) for key, node in found.items()}
