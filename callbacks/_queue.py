@@ -149,6 +149,8 @@ class RunQueue:
         self.client, self.stream, self.consumer = client, stream, consumer
         self.claims = f"{stream}:claims"
         """Stream on which each owner says which run it took (for the others' buffers)."""
+        self._waiting: Any = None  # the connection of claim_new, and its reply timeout
+        self._waiting_timeout = 0.0
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._settle = client.register_script(_SETTLE)
         self._group_ready = False
@@ -162,7 +164,26 @@ class RunQueue:
 
     def close(self) -> None:
         """Close the connections to Redis."""
+        if self._waiting is not None:
+            self._waiting.close()
         self.client.close()
+
+    def _reader(self, block: float) -> Any:
+        """Return a connection of its own for blocking reads of ``block`` s at most."""
+        import redis
+
+        pool = self.client.connection_pool
+        timeout = block + (pool.connection_kwargs.get("socket_timeout") or 5.0)
+        if self._waiting is None or self._waiting_timeout < timeout:
+            if self._waiting is not None:
+                self._waiting.close()
+            kwargs = {**pool.connection_kwargs, "socket_timeout": timeout}
+            self._waiting = redis.Redis(
+                connection_pool=redis.ConnectionPool(pool.connection_class, **kwargs),
+                single_connection_client=True,
+            )
+            self._waiting_timeout = timeout
+        return self._waiting
 
     def ensure_group(self) -> None:
         """Create the stream and its group, from the stream's first entry, if missing."""
@@ -190,9 +211,15 @@ class RunQueue:
     # -- processor: taking runs -------------------------------------------------------
 
     def claim_new(self, block: float, count: int = 1) -> list[QueueEntry]:
-        """Take runs never delivered before, up to ``count``, waiting up to ``block`` s."""
+        """Take runs never delivered before, up to ``count``, waiting up to ``block`` s.
+
+        Redis hands a new entry to the consumer that has waited longest: with ``block``
+        longer than the time between runs, the processors with room take turns (short
+        blocks, all timing out and waiting again in step, would favour some of them).
+        The wait holds a connection of its own, whose reply timeout allows for it.
+        """
         self.ensure_group()
-        reply = self.client.xreadgroup(
+        reply = self._reader(block).xreadgroup(
             GROUP, self.consumer, {self.stream: ">"}, count=count, block=max(1, int(block * 1e3))
         )
         return [QueueEntry(_text(i), f.get("uid", ""), 1, f) for _, rows in reply for i, f in rows]

@@ -24,6 +24,9 @@ from ._router import LiveInpainting
 
 logger = logging.getLogger(__name__)
 
+CLAIM_WAIT = 10.0
+"""Seconds one wait for a new run lasts (see :meth:`RunQueue.claim_new`)."""
+
 # -- the only two functions that know where results are stored (today's layout) ------------
 
 
@@ -272,8 +275,11 @@ class RunSharing:
                     self._room.wait(1.0)
             if not self._claiming.is_set():
                 return
-            for entry in self._queue_call(self.queue.claim_new, 1.0) or []:
-                self._take(entry, "new")
+            for entry in self._queue_call(self.queue.claim_new, CLAIM_WAIT) or []:
+                if self._claiming.is_set():
+                    self._take(entry, "new")
+                else:  # stopping meanwhile: to another processor
+                    self._queue_call(self.queue.hand_back, entry.entry_id, self.takeover_after)
 
     def _keep(self) -> None:
         period = self.takeover_after / 4

@@ -201,17 +201,26 @@ def archive_hdf5_scan() -> Callable[..., tuple[str, str]]:
 
 @contextmanager
 def _tiled_process(arguments: list[str], api_key: str) -> Iterator[str]:
-    """``tiled serve ARGUMENTS`` in a process on a free port; its URI once it answers."""
+    """``tiled serve ARGUMENTS`` in a process on a free port; its URI once it answers.
+
+    Its log goes to a temporary file (a pipe nobody reads would block the server once
+    full: it logs every request), shown if it fails to start.
+    """
+    import tempfile
+
     port = free_port()
     tiled = Path(sys.executable).with_name("tiled")
     command = [str(tiled), "serve", *arguments, "--host", "127.0.0.1", "--port", str(port)]
     env = dict(os.environ, TILED_SINGLE_USER_API_KEY=api_key)
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, process.stderr.read().decode()
+            if process.poll() is not None:
+                log.seek(0)
+                raise AssertionError(log.read().decode(errors="replace")[-4000:])
             try:
                 if httpx.get(f"{uri}/api/v1/", timeout=2).status_code == 200:
                     break
@@ -222,7 +231,8 @@ def _tiled_process(arguments: list[str], api_key: str) -> Iterator[str]:
         yield uri
     finally:
         process.terminate()
-        process.communicate(timeout=30)
+        process.wait(30)
+        log.close()
 
 
 @pytest.fixture(scope="session")

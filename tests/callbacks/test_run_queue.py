@@ -15,9 +15,15 @@ from bcdi_online.callbacks._queue import connect_redis
 @pytest.fixture
 def queues(redis_url, queue_stream):
     """``make(consumer) -> RunQueue`` on this test's stream (one connection)."""
-    client = connect_redis(redis_url)
-    yield lambda consumer="": RunQueue(client, queue_stream, consumer)
-    client.close()
+    client, made = connect_redis(redis_url), []
+
+    def make(consumer: str = "") -> RunQueue:
+        made.append(RunQueue(client, queue_stream, consumer))
+        return made[-1]
+
+    yield make
+    for queue in made:
+        queue.close()
 
 
 def test_each_run_is_delivered_to_exactly_one_processor(queues):

@@ -2,23 +2,27 @@
 
 Real parts: three ``bcdi-online serve`` processes on one Redis run queue and one
 ``bluesky-0MQ-proxy``, two RunEngines (each with TiledWriter, a RunAnnouncer and a 0MQ
-publisher) in threads, a Tiled server; the owner of a run is SIGKILLed mid-run.
+publisher) in threads, a Tiled server as deploy/ configures it (PostgreSQL catalog and
+tables: two TiledWriters at once crash a server with DuckDB tables); the owner of a run
+is SIGKILLed mid-run. Needs Redis and PostgreSQL (skipped without, failed in CI).
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
+import stamina
 from bluesky import RunEngine
 from bluesky.plans import scan
 from bluesky_tiled_plugins import TiledWriter
 from faultkit import ETA, expected_volume, v1_detector
-from faultprocs import ServeProcess, publisher, serve
+from faultprocs import ProxyProcess, ServeProcess, publisher, serve
 from tiled.client import from_uri
 from tiled.queries import Key
 
@@ -91,16 +95,28 @@ def reap():
             process.process.wait(10)
 
 
+@pytest.fixture
+def facility(postgres_database, deploy_tiled_config, tiled_process, tmp_path):
+    """A Tiled server as deploy/ runs it, a client, its API key and a 0MQ proxy."""
+    key = secrets.token_hex(32)
+    config = deploy_tiled_config(postgres_database, tmp_path / "tiled")
+    proxy = ProxyProcess().start()
+    with tiled_process(["config", str(config)], key) as uri:
+        client = from_uri(uri, api_key=key)
+        yield uri, client, key, proxy
+        client.context.close()
+    proxy.kill()
+
+
 @pytest.mark.slow
 def test_three_processors_process_each_of_twelve_runs_once_and_take_over_a_killed_one(
-    world, tiny, redis_url, queue_stream, reap, tmp_path
+    facility, tiny, redis_url, queue_stream, reap, tmp_path
 ):
-    server, client, proxy = world
-    uri = server.uri.split("?")[0]
+    uri, client, api_key, proxy = facility
     options = ("--model", str(tiny[0]), "--queue", redis_url, "--queue-stream", queue_stream,
                "--takeover-after", str(TAKEOVER_AFTER), "--max-runs", "2")  # fmt: skip
     names = ["p0", "p1", "p2"]
-    processes = {n: serve(tmp_path, proxy, uri, server.api_key, *options, name=n) for n in names}
+    processes = {n: serve(tmp_path, proxy, uri, api_key, *options, name=n) for n in names}
     reap.extend(processes.values())
     start_together(list(processes.values()))
     queue = RunQueue.from_url(redis_url, queue_stream)
@@ -108,7 +124,7 @@ def test_three_processors_process_each_of_twelve_runs_once_and_take_over_a_kille
     errors: list[BaseException] = []
 
     def beamline(index: int, killer: KillOwner | None, announcer: RunAnnouncer) -> None:
-        raw = from_uri(server.uri)
+        raw = from_uri(uri, api_key=api_key)
         pub = publisher(proxy)
         try:
             with engine_in_thread() as run_engine:
@@ -133,10 +149,14 @@ def test_three_processors_process_each_of_twelve_runs_once_and_take_over_a_kille
         threading.Thread(target=beamline, args=(0, killer, announcers[0])),
         threading.Thread(target=beamline, args=(1, None, announcers[1])),
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    # the Tiled client's own retries, as at a beamline (the fault suite turns them off):
+    # two TiledWriters creating the first table of a stream layout at once race in Tiled
+    # 0.2.20 (PostgreSQL "CREATE TABLE IF NOT EXISTS" conflict, a 500), the retry passes
+    with stamina.set_testing(True, attempts=5):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
     assert not errors, errors
     assert len(scans) == 2 * SCANS_PER_ENGINE and killer.killed is not None
     dead, taken_uid = killer.killed
