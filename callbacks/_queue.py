@@ -151,6 +151,7 @@ class RunQueue:
         """Stream on which each owner says which run it took (for the others' buffers)."""
         self._waiting: Any = None  # the connection of claim_new, and its reply timeout
         self._waiting_timeout = 0.0
+        self._waiting_id: int | None = None
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._settle = client.register_script(_SETTLE)
         self._group_ready = False
@@ -167,6 +168,11 @@ class RunQueue:
         if self._waiting is not None:
             self._waiting.close()
         self.client.close()
+
+    def wake(self) -> None:
+        """End a :meth:`claim_new` waiting in another thread now (it returns no run)."""
+        if self._waiting_id is not None:
+            self.client.client_unblock(self._waiting_id)
 
     def _reader(self, block: float) -> Any:
         """Return a connection of its own for blocking reads of ``block`` s at most."""
@@ -219,7 +225,9 @@ class RunQueue:
         The wait holds a connection of its own, whose reply timeout allows for it.
         """
         self.ensure_group()
-        reply = self._reader(block).xreadgroup(
+        reader = self._reader(block)
+        self._waiting_id = reader.client_id()  # for wake()
+        reply = reader.xreadgroup(
             GROUP, self.consumer, {self.stream: ">"}, count=count, block=max(1, int(block * 1e3))
         )
         return [QueueEntry(_text(i), f.get("uid", ""), 1, f) for _, rows in reply for i, f in rows]

@@ -198,6 +198,7 @@ class RunSharing:
         self._claiming.clear()
         with self._room:
             self._room.notify_all()
+        self._queue_call(self.queue.wake)
 
     def close(self, timeout: float = 10.0) -> list[str]:
         """Stop; hand back the runs not finished (another processor takes them at once).

@@ -1,6 +1,9 @@
 """Fault class: several processors sharing the runs of several RunEngines, one killed.
 
-Real parts: three ``bcdi-online serve`` processes on one Redis run queue and one
+In one process (:class:`RunSharing` on a real Redis and Tiled, fed by a real RunEngine
+as the 0MQ dispatcher would feed it): ownership, acknowledgement only once the result is
+stored, loss, takeover from Tiled after the bound. Then real processes: three
+``bcdi-online serve`` processes on one Redis run queue and one
 ``bluesky-0MQ-proxy``, two RunEngines (each with TiledWriter, a RunAnnouncer and a 0MQ
 publisher) in threads, a Tiled server as deploy/ configures it (PostgreSQL catalog and
 tables: two TiledWriters at once crash a server with DuckDB tables); the owner of a run
@@ -21,12 +24,22 @@ import stamina
 from bluesky import RunEngine
 from bluesky.plans import scan
 from bluesky_tiled_plugins import TiledWriter
-from faultkit import ETA, expected_volume, v1_detector
+from faultkit import (
+    ETA,
+    INPAINTER,
+    N_FRAMES,
+    expected_volume,
+    make_live,
+    mean_predictor,
+    v1_detector,
+)
 from faultprocs import ProxyProcess, ServeProcess, publisher, serve
 from tiled.client import from_uri
 from tiled.queries import Key
 
-from bcdi_online.callbacks import RunAnnouncer, RunQueue
+from bcdi_online.callbacks import RunAnnouncer, RunQueue, RunSharing
+from bcdi_online.inpainting import GapInpainter
+from bcdi_online.tiled_output import CorrectedScanWriter
 
 SCANS_PER_ENGINE, FRAMES = 6, 16
 TAKEOVER_AFTER = 3.0
@@ -201,3 +214,189 @@ def _results(client, uid):
         return {}
     found = client["bcdi_online"].search(Key("raw_uid") == uid)
     return {key: dict(node.metadata) for key, node in found.items()}
+
+
+# -- one process: RunSharing fed by a RunEngine as the 0MQ dispatcher feeds it ----------------
+
+BOUND = 1.0  # the takeover bound of these tests, seconds
+
+
+class Gate:
+    """A stand-in model that waits until :meth:`open` (a run stays in progress meanwhile)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self, patches, masks):
+        assert self.event.wait(60), "the gate was never opened"
+        return mean_predictor(patches, masks)
+
+
+class RecordingQueue(RunQueue):
+    """The real queue; each acknowledgement also records the run's results at that time."""
+
+    results = staticmethod(dict)  # what to record: set by the test
+    at_ack: list[dict] = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.at_ack = []
+
+    def ack(self, entry_id: str) -> bool:
+        self.at_ack.append(self.results())
+        return super().ack(entry_id)
+
+
+@pytest.fixture
+def sharing_parts(world, redis_url, queue_stream, tmp_path):
+    """``make(name, **options) -> (RunSharing, LiveInpainting)`` on the world's Tiled; all
+    closed afterwards."""
+    _, client, _ = world
+    made = []
+
+    def make(name, queue_class=RunQueue, model=INPAINTER, **options):
+        queue = queue_class.from_url(redis_url, queue_stream, consumer=name)
+        live = make_live(client, tmp_path / name, model=model, owner=name)
+        sharing = RunSharing(live, queue, takeover_after=BOUND, poll=0.1, **options)
+        made.append(sharing)
+        return sharing, live
+
+    yield make
+    for sharing in made:
+        sharing.close(timeout=5)
+        sharing.queue.close()
+
+
+def _announce_and_scan(run_engine, redis_url, queue_stream, *subscribers, seed=0):
+    announcer = RunAnnouncer.from_url(redis_url, stream=queue_stream)
+    det, eta = v1_detector(seed=seed)
+    tokens = [run_engine.subscribe(cb) for cb in (announcer, *subscribers)]
+    (uid,) = run_engine(scan([det], eta, *ETA, N_FRAMES)).run_start_uids
+    for token in tokens:
+        run_engine.unsubscribe(token)
+    announcer.queue.close()
+    return uid, np.stack(det.frames), det.source.mask
+
+
+def _wait(condition, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_run_is_acknowledged_only_once_its_result_is_stored(
+    world, run_engine, sharing_parts, redis_url, queue_stream
+):
+    _, client, _ = world
+    gate, uid = Gate(), None
+    sharing, live = sharing_parts("solo", queue_class=RecordingQueue, model=GapInpainter(gate))
+    sharing.queue.results = lambda: _results(client, uid)
+    sharing.start()
+    uid, frames, mask = _announce_and_scan(run_engine, redis_url, queue_stream, sharing)
+    _wait(lambda: uid in live.runs)
+    time.sleep(4 * BOUND)  # heartbeats keep it, nobody acknowledges it while it runs
+    assert [row["owner"] for row in sharing.queue.pending()] == ["solo"]
+    assert sharing.queue.at_ack == []
+    gate.event.set()
+    _wait(lambda: sharing.queue.pending() == [])
+    (stored,) = sharing.queue.at_ack
+    assert [md["status"] for md in stored.values()] == ["complete"]  # before the ack
+    np.testing.assert_allclose(
+        client["bcdi_online"][uid]["corrected"].read(), expected_volume(frames, mask),
+        rtol=1e-5, atol=1e-4,
+    )  # fmt: skip
+
+
+def test_each_processor_follows_only_the_runs_it_took(
+    world, run_engine, sharing_parts, redis_url, queue_stream
+):
+    _, client, _ = world
+    pairs = [sharing_parts(name) for name in ("a", "b")]
+    for sharing, _ in pairs:
+        sharing.start()
+    runs = [
+        _announce_and_scan(run_engine, redis_url, queue_stream, *(s for s, _ in pairs), seed=n)
+        for n in range(4)
+    ]
+    _wait(lambda: pairs[0][0].queue.pending() == [] and all(_results(client, u) for u, *_ in runs))
+    followed = [set(live.runs) for _, live in pairs]
+    assert followed[0] | followed[1] == {uid for uid, *_ in runs}
+    assert not followed[0] & followed[1] and all(followed)  # both took turns, none twice
+    for uid, *_ in runs:
+        (only,) = _results(client, uid).values()
+        assert only["status"] == "complete"
+    assert all(s.state()["buffered_runs"] == 0 for s, _ in pairs)
+
+
+def test_a_processor_that_lost_its_run_stops_it_and_does_not_acknowledge_it(
+    world, run_engine, sharing_parts, redis_url, queue_stream
+):
+    _, client, _ = world
+    gate = Gate()
+    sharing, live = sharing_parts("slow", model=GapInpainter(gate))
+    sharing.start()
+    uid, *_ = _announce_and_scan(run_engine, redis_url, queue_stream, sharing)
+    _wait(lambda: uid in live.runs)
+    thief = RunQueue.from_url(redis_url, queue_stream, consumer="thief")
+    (taken,) = thief.take_stale(0.0, 1)  # as if "slow" had been silent past the bound
+    _wait(lambda: sharing.state()["lost"] == 1, timeout=4 * BOUND)
+    gate.event.set()
+    assert live.runs[uid].wait(30)
+    (result,) = _results(client, uid).values()
+    assert result["status"] == "interrupted" and result["error"] == "taken over by thief"
+    assert [row["owner"] for row in thief.pending()] == ["thief"]  # still the thief's
+    assert thief.ack(taken.entry_id)
+    thief.close()
+
+
+def test_a_silent_owners_run_is_taken_over_after_the_bound_from_tiled(
+    world, run_engine, sharing_parts, redis_url, queue_stream, tmp_path
+):
+    _, client, _ = world
+    dead = RunQueue.from_url(redis_url, queue_stream, consumer="dead")
+    run_engine.subscribe(TiledWriter(client, batch_size=1))
+    uid, frames, mask = _announce_and_scan(run_engine, redis_url, queue_stream)
+    (entry,) = dead.claim_new(block=1.0)  # then never a heartbeat
+    claimed = time.time()
+    partial = CorrectedScanWriter(
+        client, uid, mask, metadata={"service": {"owner": "dead"}}, fallback_dir=tmp_path
+    )  # the result it had begun
+    partial.append(np.zeros((4, *mask.shape), np.float32))
+    _wait(lambda: any(md["status"] == "running" for md in _results(client, uid).values()))
+    taker, live = sharing_parts("taker")
+    taker.start()
+    _wait(lambda: dead.pending() == [])
+    took = next(
+        int(i.split("-")[0]) / 1e3 for i, f in dead.client.xrange(dead.claims) if f["uid"] == uid
+    )
+    assert took - claimed >= BOUND  # not before its owner was silent for the bound
+    results = _results(client, uid)
+    complete = [key for key, md in results.items() if md["status"] == "complete"]
+    assert len(complete) == 1 and results[complete[0]]["service"]["owner"] == "taker"
+    assert results[uid]["status"] == "interrupted"
+    assert results[uid]["error"] == "taken over by taker"
+    np.testing.assert_allclose(
+        client["bcdi_online"][complete[0]]["corrected"].read(), expected_volume(frames, mask),
+        rtol=1e-5, atol=1e-4,
+    )  # fmt: skip
+    assert taker.state()["taken_over"] == 1 and entry.uid == uid
+    dead.close()
+
+
+def test_a_run_stored_before_its_owner_died_is_acknowledged_not_redone(
+    world, run_engine, sharing_parts, redis_url, queue_stream, tmp_path
+):
+    _, client, _ = world
+    dead = RunQueue.from_url(redis_url, queue_stream, consumer="dead")
+    finished = make_live(client, tmp_path / "dead", owner="dead")
+    uid, *_ = _announce_and_scan(run_engine, redis_url, queue_stream, finished)
+    dead.claim_new(block=1.0)
+    assert finished.wait(60) and finished.health()[uid]["status"] == "complete"
+    # it stored the result, then died before acknowledging the run
+    taker, live = sharing_parts("taker")
+    taker.start()
+    _wait(lambda: dead.pending() == [])
+    assert [md["status"] for md in _results(client, uid).values()] == ["complete"]
+    assert live.runs == {} and taker.state()["acknowledged"] == 1
+    dead.close()
