@@ -22,7 +22,7 @@ class RunAnnouncer:
     ``Publisher``, so that the run is on the queue before its documents reach the
     processors. A non-critical callback: it never raises into the RunEngine; a run it
     could not announce is logged and counted (:attr:`failed`), its raw data still go to
-    Tiled, and :meth:`announce` can queue it later.
+    Tiled, and :meth:`announce` can queue it later (``live=False``).
 
     Parameters
     ----------
@@ -65,13 +65,28 @@ class RunAnnouncer:
         """Take a RunEngine document; announce a run at its start document. Never raises."""
         if name != "start":
             return
-        fields = {key: str(doc[key]) for key in ("scan_id", "plan_name", "time") if key in doc}
-        self.announce(str(doc.get("uid")), **fields)
+        keys = ("scan_id", "plan_name", "time")
+        fields: dict[str, str] = {key: str(doc[key]) for key in keys if key in doc}
+        self.announce(str(doc.get("uid")), fields=fields)
 
-    def announce(self, uid: str, **fields: str) -> str | None:
-        """Put run ``uid`` on the queue; its entry id, or None if Redis refused (logged)."""
+    def announce(
+        self, uid: str, *, live: bool = True, fields: dict[str, str] | None = None
+    ) -> str | None:
+        """Put run ``uid`` on the queue; its entry id, or None if Redis refused (logged).
+
+        Parameters
+        ----------
+        uid : str
+            The run's start-document uid.
+        live : bool
+            Whether its documents are still to come over 0MQ (a run starting); False
+            queues a run already in Tiled (one missed, or to process again with another
+            model): its processor reads it from there at once.
+        fields : dict, optional
+            Recorded with it (``scan_id``, ``plan_name``, ...).
+        """
         try:
-            entry = self.queue.announce(uid, **fields)
+            entry = self.queue.announce(uid, live="1" if live else "0", **(fields or {}))
         except Exception as err:  # the RunEngine must not see it
             reason = redact(f"{type(err).__name__}: {err}")
             self.failed[uid] = reason

@@ -298,6 +298,11 @@ class RunQueue:
 
     # -- who took what ------------------------------------------------------------------
 
+    def now(self) -> float:
+        """Redis's clock, in epoch seconds (the clock of the entry ids)."""
+        seconds, microseconds = self.client.time()
+        return float(seconds) + microseconds / 1e6
+
     def say_claimed(self, uid: str, entry_id: str, how: str) -> None:
         """Tell the other processors that this one owns run ``uid`` (``how`` it got it)."""
         values = {"uid": uid, "owner": self.consumer, "entry": entry_id, "how": how}

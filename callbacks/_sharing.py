@@ -94,9 +94,12 @@ class RunSharing:
     nobody has taken yet are buffered (:class:`RunBuffers`); those of runs others took
     are dropped.
 
-    A run taken new, whose documents were all seen since its start, is followed live.
-    Any other (taken from a silent processor, left by an earlier instance of this one,
-    not followable live) is processed from Tiled: once TiledWriter has stored its stop
+    A run taken new whose documents were all seen since its start, or are still to
+    come, is followed live (if its start document does not come within
+    ``takeover_after`` seconds, it is processed from Tiled). Any other (taken from a
+    silent processor, left by an earlier instance of this one, announced before this
+    one listened or with ``live=False``, not followable live) is processed from Tiled:
+    once TiledWriter has stored its stop
     document, the dead owner's partial result is retired and the raw run is replayed
     (:func:`replay_run`). A run is acknowledged only once its result is stored (in Tiled
     or the local fallback file); a run whose result was stored before its owner died is
@@ -162,6 +165,7 @@ class RunSharing:
         self._index = RunIndex()
         self._buffers = RunBuffers(buffer_bytes, takeover_after)
         self._claiming, self._closed = threading.Event(), threading.Event()
+        self._listening_since = float("inf")
         self._threads: list[threading.Thread] = []
         self._jobs: list[threading.Thread] = []
 
@@ -177,6 +181,7 @@ class RunSharing:
         """
         if not self._threads:
             self.queue.ensure_group()
+            self._listening_since = self.queue.now()  # documents announced before: missed
             for entry in self.queue.claim_mine():
                 self._take(entry, "mine")
         self._claiming.set()
@@ -342,8 +347,13 @@ class RunSharing:
             documents = self._buffers.take(uid) if how == "new" else None
             if how != "new":
                 self._buffers.drop(uid)
-            not_seen = how == "new" and uid not in self._buffers.not_live and documents is None
-            owned = _Owned(entry, how, live=documents is not None or not_seen)
+            coming = (  # none of its documents seen yet, but they are still to come
+                how == "new"
+                and entry.fields.get("live") != "0"
+                and entry.announced >= self._listening_since
+                and uid not in self._buffers.not_live
+            )
+            owned = _Owned(entry, how, live=documents is not None or coming)
             self._owned[uid] = owned
             self._others.pop(uid, None)
             self.counts["taken_new" if how == "new" else "taken_over"] += 1
