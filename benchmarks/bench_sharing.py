@@ -13,7 +13,7 @@ TiledWriter. Then, for each processor count P: P ``bcdi-online serve --queue`` p
 the clock runs from the queueing to the last run's ``complete`` result in Tiled. The
 results of one P are deleted before the next. Reports scans/min and, per processor, the
 runs it did, its CPU seconds (user + system, from /proc) and CPU seconds per run, and its
-peak resident memory.
+peak resident memory; and the CPU seconds of this process, which serves Tiled.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def write_raw_runs(client, count: int, frames: int, roi: int) -> list[str]:
     """``count`` scans saved by TiledWriter (batch_size=1); their uids."""
-    run_engine = RunEngine({})
+    run_engine = RunEngine({}, call_returns_result=True)
     run_engine.subscribe(TiledWriter(client, batch_size=1))
     uids = []
     for n in range(count):
@@ -103,6 +103,7 @@ def measure(count: int, args, client, uri: str, key_file: Path, uids: list[str],
     processes = start_processors(count, args, uri, key_file, stream, tmp)
     announcer = RunAnnouncer.from_url(args.redis, stream=stream)
     cpu_before = {name: cpu_seconds(p.pid) for name, _, p in processes}
+    server_before = cpu_seconds(os.getpid())  # the embedded Tiled server (and this loop)
     started = time.monotonic()
     for uid in uids:
         announcer.announce(uid, live=False)
@@ -116,6 +117,7 @@ def measure(count: int, args, client, uri: str, key_file: Path, uids: list[str],
             raise RuntimeError("not all runs processed in an hour")
         time.sleep(0.2)
     took = time.monotonic() - started
+    server_cpu = cpu_seconds(os.getpid()) - server_before
     per = []
     for name, _, process in processes:
         cpu = cpu_seconds(process.pid) - cpu_before[name]
@@ -135,6 +137,7 @@ def measure(count: int, args, client, uri: str, key_file: Path, uids: list[str],
         "processors": count,
         "seconds": round(took, 1),
         "scans_per_min": round(60 * len(uids) / took, 1),
+        "tiled_server_cpu_s": round(server_cpu, 1),
         "per_processor": per,
     }
 
@@ -157,15 +160,17 @@ def main() -> None:
         key_file = tmp / "key"
         key_file.write_text(key)
         client = from_uri(server.uri)
-        started = time.monotonic()
-        uids = write_raw_runs(client, args.scans, args.frames, args.roi)
-        print(f"{args.scans} raw runs written in {time.monotonic() - started:.1f} s", flush=True)
-        rows = []
-        for count in args.processors:
-            rows.append(measure(count, args, client, uri, key_file, uids, tmp))
-            print(json.dumps(rows[-1]), flush=True)
-        client.context.close()
-        server.close()
+        try:
+            started = time.monotonic()
+            uids = write_raw_runs(client, args.scans, args.frames, args.roi)
+            print(f"{args.scans} raw runs written in {time.monotonic() - started:.1f} s")
+            rows = []
+            for count in args.processors:
+                rows.append(measure(count, args, client, uri, key_file, uids, tmp))
+                print(json.dumps(rows[-1]), flush=True)
+        finally:
+            client.context.close()
+            server.close()
     base = rows[0]["scans_per_min"] / rows[0]["processors"]
     for row in rows:
         speedup = row["scans_per_min"] / base
