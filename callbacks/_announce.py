@@ -80,8 +80,10 @@ class RunAnnouncer:
             The run's start-document uid.
         live : bool
             Whether its documents are still to come over 0MQ (a run starting); False
-            queues a run already in Tiled (one missed, or to process again with another
-            model): its processor reads it from there at once.
+            queues a run already in Tiled (one the processors missed): its processor
+            reads it from there at once. A run that already has a stored result is
+            acknowledged as is (to process it again, with another model:
+            ``bcdi-online replay``).
         fields : dict, optional
             Recorded with it (``scan_id``, ``plan_name``, ...).
         """

@@ -257,7 +257,8 @@ def sharing_parts(world, redis_url, queue_stream, tmp_path):
     def make(name, queue_class=RunQueue, model=INPAINTER, **options):
         queue = queue_class.from_url(redis_url, queue_stream, consumer=name)
         live = make_live(client, tmp_path / name, model=model, owner=name)
-        sharing = RunSharing(live, queue, takeover_after=BOUND, poll=0.1, **options)
+        options.setdefault("takeover_after", BOUND)
+        sharing = RunSharing(live, queue, poll=0.1, **options)
         made.append(sharing)
         return sharing, live
 
@@ -400,3 +401,29 @@ def test_a_run_stored_before_its_owner_died_is_acknowledged_not_redone(
     assert [md["status"] for md in _results(client, uid).values()] == ["complete"]
     assert live.runs == {} and taker.state()["acknowledged"] == 1
     dead.close()
+
+
+@pytest.mark.parametrize("how", ["queued-from-tiled", "announced-before-listening"])
+def test_a_run_whose_documents_will_not_come_is_processed_from_tiled_at_once(
+    how, world, run_engine, sharing_parts, redis_url, queue_stream
+):
+    _, client, _ = world
+    run_engine.subscribe(TiledWriter(client, batch_size=1))
+    det, eta = v1_detector(seed=5)
+    (uid,) = run_engine(scan([det], eta, *ETA, N_FRAMES)).run_start_uids
+    announcer = RunAnnouncer.from_url(redis_url, stream=queue_stream)
+    sharing, live = sharing_parts("p", takeover_after=600.0)  # never waits for documents
+    if how == "announced-before-listening":
+        announcer.announce(uid)
+        sharing.start()
+    else:
+        sharing.start()
+        announcer.announce(uid, live=False)
+    _wait(lambda: sharing.queue.pending() == [] and _results(client, uid), timeout=30)
+    ((key, result),) = _results(client, uid).items()
+    assert result["status"] == "complete" and sharing.state()["taken_new"] == 1
+    np.testing.assert_allclose(
+        client["bcdi_online"][key]["corrected"].read(),
+        expected_volume(np.stack(det.frames), det.source.mask), rtol=1e-5, atol=1e-4,
+    )  # fmt: skip
+    announcer.queue.close()
