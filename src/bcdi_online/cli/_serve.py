@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .._settings import ServiceSettings
-    from ..callbacks import LiveInpainting, RunSharing
+    from ..callbacks import LiveInpainting, RunQueue, RunSharing
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +125,9 @@ def run(args: argparse.Namespace) -> int:
             "on loopback only (anyone who can publish to it could run code here)"
         )
     owner = settings.name or f"serve@{socket.gethostname()}:{settings.zmq_out}"
+    queue = _queue(settings, owner)  # before loading the model: fail fast
     live = live_from_args(settings, owner=owner, run_timeout=settings.run_timeout or None)
-    sharing = _sharing(settings, live, owner)
+    sharing = None if queue is None else _sharing(settings, live, queue)
     service = LiveService(
         live, settings.zmq_out, allow_pickle=settings.allow_pickle, sharing=sharing
     )
@@ -185,8 +186,8 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _sharing(settings: ServiceSettings, live: LiveInpainting, owner: str) -> RunSharing | None:
-    """Make the run sharing of ``--queue`` (None without one).
+def _queue(settings: ServiceSettings, owner: str) -> RunQueue | None:
+    """Connect to the run queue of ``--queue`` as consumer ``owner`` (None without one).
 
     Raises
     ------
@@ -195,9 +196,15 @@ def _sharing(settings: ServiceSettings, live: LiveInpainting, owner: str) -> Run
     """
     if settings.queue is None:
         return None
-    from ..callbacks import RunQueue, RunSharing
+    from ..callbacks import RunQueue
 
-    queue = RunQueue.from_url(settings.queue, settings.queue_stream, consumer=owner)
+    return RunQueue.from_url(settings.queue, settings.queue_stream, consumer=owner)
+
+
+def _sharing(settings: ServiceSettings, live: LiveInpainting, queue: RunQueue) -> RunSharing:
+    """Make the run sharing of ``--queue``."""
+    from ..callbacks import RunSharing
+
     return RunSharing(
         live,
         queue,
