@@ -427,3 +427,22 @@ def test_a_run_whose_documents_will_not_come_is_processed_from_tiled_at_once(
         expected_volume(np.stack(det.frames), det.source.mask), rtol=1e-5, atol=1e-4,
     )  # fmt: skip
     announcer.queue.close()
+
+
+def test_a_stopping_processor_hands_its_unfinished_run_to_another_at_once(
+    world, run_engine, sharing_parts, redis_url, queue_stream
+):
+    gate = Gate()
+    sharing, live = sharing_parts("leaving", model=GapInpainter(gate), takeover_after=600.0)
+    sharing.start()
+    uid, *_ = _announce_and_scan(run_engine, redis_url, queue_stream, sharing)
+    _wait(lambda: uid in live.runs)
+    sharing.stop_claiming()  # what LiveService.stop does: stop taking runs, then the grace,
+    live.interrupt("the service stopped")  # then end the runs still in progress
+    gate.event.set()
+    assert sharing.close(timeout=30) == []  # the run's own job handed it back
+    successor = RunQueue.from_url(redis_url, queue_stream, consumer="successor")
+    (entry,) = successor.take_stale(600.0, 1)  # at once, not 600 s later
+    assert (entry.uid, entry.deliveries) == (uid, 2) and sharing.state()["handed_back"] == 1
+    assert successor.ack(entry.entry_id)
+    successor.close()
