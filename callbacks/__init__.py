@@ -6,19 +6,24 @@ its frames appearing as soon as no later frame can change them; :func:`find_corr
 finds it from the raw run's uid. :func:`replay_run` re-processes an archived run
 (documents read back from Tiled, databroker's replay). :class:`LiveService` runs it
 behind bluesky's 0MQ proxy, with :func:`msgpack_serializer` on the RunEngine side.
+Several such services share the runs of the RunEngines through a Redis :class:`RunQueue`
+(:class:`RunAnnouncer` on the RunEngine side, :class:`RunSharing` in each service).
 """
 
 from __future__ import annotations
 
 from bcdi_online.tiled_output import corrected_metadata, find_corrected, read_corrected
 
+from ._announce import RunAnnouncer
 from ._frames import FramesUnreadableError
 from ._health import RunHealth
+from ._queue import QueueEntry, RunQueue
 from ._replay import find_run, replay_run
 from ._router import LiveInpainting
 from ._run import LiveGapInpainter
 from ._scan_end import ScanEndSettings
 from ._service import LiveService
+from ._sharing import RunSharing
 from ._transport import (
     SafeRemoteDispatcher,
     is_loopback,
@@ -33,7 +38,11 @@ __all__ = [
     "LiveGapInpainter",
     "LiveInpainting",
     "LiveService",
+    "QueueEntry",
+    "RunAnnouncer",
     "RunHealth",
+    "RunQueue",
+    "RunSharing",
     "SafeRemoteDispatcher",
     "ScanEndSettings",
     "corrected_metadata",

@@ -119,9 +119,9 @@ def replay_run(
         raise ReplayError(
             f"run {uid} cannot be read back as documents ({type(err).__name__}: {err}){hint}"
         ) from err
-    if not live.wait(timeout):
-        raise ReplayError(f"run {uid}: processing not finished after {timeout} s")
-    health = live.health().get(uid)
-    if health is None:
+    followed = live.runs.get(uid)
+    if followed is None:
         raise ReplayError(f"run {uid}: the live callback did not follow it")
-    return health
+    if not followed.wait(timeout):  # this run only: ``live`` may be following others
+        raise ReplayError(f"run {uid}: processing not finished after {timeout} s")
+    return followed.health()

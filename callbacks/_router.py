@@ -7,6 +7,7 @@ import functools
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -195,6 +196,7 @@ class LiveInpainting:
         )
         self.runs: OrderedDict[str, LiveGapInpainter] = OrderedDict()
         self._router = RunRouter([self._factory])
+        self._routing = threading.Lock()  # documents from several threads (0MQ, replays)
 
     def _scan_end_settings(
         self,
@@ -264,9 +266,10 @@ class LiveInpainting:
         return [callback], []
 
     def __call__(self, name: str, doc: dict[str, Any]) -> None:
-        """Take a document from the RunEngine; never raises."""
+        """Take a document from the RunEngine (any thread, one at a time); never raises."""
         try:
-            self._router(name, doc)
+            with self._routing:
+                self._router(name, doc)
         except Exception:
             logger.exception("live inpainting: %s document not handled", name)
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import pickle
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bcdi_online import ServiceError
 from bcdi_online._redact import redact
@@ -14,6 +14,9 @@ from bcdi_online.tiled_output import end_orphaned_runs
 
 from ._router import LiveInpainting
 from ._transport import SafeRemoteDispatcher, is_loopback, msgpack_deserializer
+
+if TYPE_CHECKING:
+    from ._sharing import RunSharing
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,10 @@ class LiveService:
         Deserialise with pickle (bluesky's default ``Publisher``). Anyone who can publish
         to the proxy then runs code here: refused unless ``address`` is on this machine
         (loopback), and even then only for a proxy no one else can publish to.
+    sharing : RunSharing, optional
+        Share the runs with other processors (a Redis run queue): the documents go to
+        it, and it hands ``live`` those of the runs this processor owns; stopping with
+        ``interrupt`` hands the unfinished ones to another processor.
 
     Raises
     ------
@@ -45,7 +52,14 @@ class LiveService:
         If ``allow_pickle`` is asked for a proxy that is not on loopback.
     """
 
-    def __init__(self, live: LiveInpainting, address: str, *, allow_pickle: bool = False) -> None:
+    def __init__(
+        self,
+        live: LiveInpainting,
+        address: str,
+        *,
+        allow_pickle: bool = False,
+        sharing: RunSharing | None = None,
+    ) -> None:
         if allow_pickle and not is_loopback(address):
             raise ServiceError(
                 f"pickle over 0MQ refused for {address!r}: anyone who can publish to that "
@@ -53,6 +67,7 @@ class LiveService:
                 "is allowed on a loopback address only"
             )
         self.live, self.address, self.allow_pickle = live, address, allow_pickle
+        self.sharing = sharing
         self.error: str | None = None
         self.ended_at_start: list[dict[str, Any]] = []
         self.shutdown_report: dict[str, dict[str, Any]] = {}
@@ -78,7 +93,9 @@ class LiveService:
         self._end_orphaned_runs()
         deserializer = pickle.loads if self.allow_pickle else msgpack_deserializer
         self._dispatcher = SafeRemoteDispatcher(self.address, deserializer=deserializer)
-        self._dispatcher.subscribe(self.live)
+        self._dispatcher.subscribe(self.sharing or self.live)
+        if self.sharing is not None:
+            self.sharing.start()
         self._thread = threading.Thread(
             target=self._listen, args=(self._dispatcher,), name="bcdi-0mq", daemon=True
         )
@@ -137,15 +154,17 @@ class LiveService:
             except RuntimeError:  # the loop closed meanwhile: nothing to stop
                 pass
             thread.join(10.0)
+        if self.sharing is not None:
+            self.sharing.stop_claiming()
         margin = min(5.0, 0.2 * grace) if interrupt else 0.0  # to write the files in time
-        if self.live.wait(grace - margin):
-            return []
-        left = self.runs_in_progress()
-        if interrupt:
+        left = [] if self.live.wait(grace - margin) else self.runs_in_progress()
+        if left and interrupt:
             self.shutdown_report = self.live.interrupt(
                 f"the service stopped after a {grace:g} s grace period before the run was "
                 "processed; replay it with `bcdi-online replay <uid>`"
             )
+        if self.sharing is not None and interrupt:  # the unfinished runs: to another processor
+            self.sharing.close()
         return left
 
     def runs_in_progress(self) -> list[str]:

@@ -219,17 +219,26 @@ def archive_hdf5_scan() -> Callable[..., tuple[str, str]]:
 
 @contextmanager
 def _tiled_process(arguments: list[str], api_key: str) -> Iterator[str]:
-    """``tiled serve ARGUMENTS`` in a process on a free port; its URI once it answers."""
+    """``tiled serve ARGUMENTS`` in a process on a free port; its URI once it answers.
+
+    Its log goes to a temporary file (a pipe nobody reads would block the server once
+    full: it logs every request), shown if it fails to start.
+    """
+    import tempfile
+
     port = free_port()
     tiled = Path(sys.executable).with_name("tiled")
     command = [str(tiled), "serve", *arguments, "--host", "127.0.0.1", "--port", str(port)]
     env = dict(os.environ, TILED_SINGLE_USER_API_KEY=api_key)
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, process.stderr.read().decode()
+            if process.poll() is not None:
+                log.seek(0)
+                raise AssertionError(log.read().decode(errors="replace")[-4000:])
             try:
                 if httpx.get(f"{uri}/api/v1/", timeout=2).status_code == 200:
                     break
@@ -240,7 +249,8 @@ def _tiled_process(arguments: list[str], api_key: str) -> Iterator[str]:
         yield uri
     finally:
         process.terminate()
-        process.communicate(timeout=30)
+        process.wait(30)
+        log.close()
 
 
 @pytest.fixture(scope="session")
@@ -248,3 +258,117 @@ def tiled_process() -> Callable[[list[str], str], AbstractContextManager[str]]:
     """``f(arguments, api_key)``: context manager running ``tiled serve ARGUMENTS`` in a
     process (single-user ``api_key``) and giving its URI once it answers."""
     return _tiled_process
+
+
+#: Redis of the run-queue tests (a database of the machine's server; each test its own keys).
+REDIS_URL = os.environ.get("BCDI_ONLINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+#: Redis database of the test Tiled servers' streaming cache (Tiled's keys have no prefix).
+REDIS_CACHE_URL = os.environ.get("BCDI_ONLINE_TEST_REDIS_CACHE", "redis://127.0.0.1:6379/1")
+#: PostgreSQL server of the deployment tests (an asyncpg DSN of a user who creates databases).
+POSTGRES_DSN = os.environ.get(
+    "BCDI_ONLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+#: The Tiled configuration deploy/ ships.
+DEPLOY_TILED_CONFIG = Path(__file__).parents[1] / "deploy" / "tiled" / "config.yml"
+
+
+def service_missing(reason: str) -> None:
+    """Skip a test whose service (Redis, PostgreSQL) is missing; fail instead where ``CI``
+    or ``BCDI_ONLINE_REQUIRE_SERVICES`` (set by ``.ci/run``) is set."""
+    if os.environ.get("CI") or os.environ.get("BCDI_ONLINE_REQUIRE_SERVICES"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis server's URL (:func:`service_missing` without one)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        service_missing(f"no Redis server at {REDIS_URL} for the run-queue tests: {err}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def redis_cache_url(redis_url: str) -> str:
+    """Redis of the test Tiled servers' streaming cache (a database of its own)."""
+    return REDIS_CACHE_URL
+
+
+async def _postgres_admin(statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL database (dropped afterwards): its URI for Tiled's catalog
+    (asyncpg) and for its tables; :func:`service_missing` without a server."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    name = f"bcdi_online_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        service_missing(f"no PostgreSQL to create a test database at {POSTGRES_DSN}: {err}")
+    server = POSTGRES_DSN.rsplit("/", 1)[0]
+    yield (
+        f"{server.replace('postgresql://', 'postgresql+asyncpg://')}/{name}",
+        f"{server}/{name}",
+    )
+    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _deploy_tiled_config(database: tuple[str, str], root: Path, cache: str) -> Path:
+    import yaml
+
+    config = yaml.safe_load(DEPLOY_TILED_CONFIG.read_text())
+    args = config["trees"][0]["args"]
+    args["uri"] = database[0]
+    args["writable_storage"] = [str(root / "data"), database[1]]
+    args["readable_storage"] = [str(root / "detector"), str(root / "fallback")]
+    config["streaming_cache"]["uri"] = cache
+    (root / "detector").mkdir(parents=True, exist_ok=True)
+    path = root / "config.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def deploy_tiled_config(redis_cache_url: str) -> Callable[[tuple[str, str], Path], Path]:
+    """``f(database, root) -> path``: deploy/tiled/config.yml with this test's PostgreSQL
+    database (catalog and tables), directories under ``root`` (detector files in
+    ``root / "detector"``) and the streaming cache on :func:`redis_cache_url`."""
+
+    def make(database: tuple[str, str], root: Path) -> Path:
+        return _deploy_tiled_config(database, root, redis_cache_url)
+
+    return make
+
+
+@pytest.fixture
+def queue_stream(redis_url: str) -> Iterator[str]:
+    """A run-queue stream key of this test only (deleted afterwards, claims included)."""
+    import uuid
+
+    import redis
+
+    key = f"bcdi_online_test:{uuid.uuid4().hex}"
+    yield key
+    client = redis.Redis.from_url(redis_url)
+    client.delete(key, f"{key}:claims")
+    client.close()

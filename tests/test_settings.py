@@ -55,6 +55,8 @@ def test_file_then_environment_then_overrides(tmp_path, monkeypatch) -> None:
         ("nope = 1\n", {}, "nope: Extra inputs are not permitted"),
         ("= broken\n", {}, "cannot read settings file"),
         ("", {"device": "gpu"}, "device: String should match pattern"),
+        ('queue = "http://redis:6379"\n', {}, "queue: String should match pattern"),
+        ("", {"takeover_after": 0}, "takeover_after: Input should be greater than 0"),
     ],
 )
 def test_bad_settings_are_one_line_configuration_errors(
@@ -82,3 +84,17 @@ def test_serve_options_override_the_environment(monkeypatch, tmp_path) -> None:
     assert settings.grace == 3.0 and settings.api_key_file == tmp_path / "key"
     settings = service_settings(parser.parse_args(["serve", "--zmq", "cli:1", "--allow-pickle"]))
     assert settings.zmq_out == "cli:1" and settings.allow_pickle is True
+
+
+def test_the_run_queue_options(monkeypatch) -> None:
+    monkeypatch.setenv("BCDI_ONLINE_QUEUE", "redis://env:6379/0")
+    monkeypatch.setenv("BCDI_ONLINE_TAKEOVER_AFTER", "12")
+    parser = build_parser("serve")
+    settings = service_settings(parser.parse_args(["serve", "--max-runs", "2"]))
+    assert (settings.queue, settings.takeover_after, settings.max_runs) == (
+        "redis://env:6379/0", 12.0, 2,
+    )  # fmt: skip
+    assert settings.queue_stream == "bcdi_online:runs"
+    args = ["serve", "--queue", "rediss://cli:6380/1", "--queue-stream", "facility:runs"]
+    settings = service_settings(parser.parse_args(args))
+    assert (settings.queue, settings.queue_stream) == ("rediss://cli:6380/1", "facility:runs")

@@ -82,6 +82,15 @@ class ServiceSettings(BaseSettings):
     """Seconds without a document before an unfinished run ends ``interrupted`` (0: never)."""
     name: str | None = None
     """Name of the service, unique among those writing to one Tiled (None: from the host)."""
+    queue: str | None = Field(None, pattern=r"^rediss?://")
+    """Redis URL of the run queue shared by several ``serve`` processors (None: process
+    every run heard); the RunEngines announce their runs there (``RunAnnouncer``)."""
+    queue_stream: str = Field("bcdi_online:runs", min_length=1)
+    """Redis key of the run queue (a stream; one per facility or group of processors)."""
+    takeover_after: float = Field(30.0, gt=0)
+    """Seconds without a heartbeat before another processor takes over a processor's runs."""
+    max_runs: int = Field(4, ge=1)
+    """Runs a processor of a shared queue owns at once."""
 
     @classmethod
     def settings_customise_sources(

@@ -151,12 +151,20 @@ def test_api_key_inside_the_tiled_uri_is_redacted(world, tiny, tmp_path):
         ({"TILED_API_KEY": "0badc0ffee"}, [], "refused the API key (401)"),
         ({"TILED_API_KEY": "{key}"}, ["--allow-pickle", "--zmq", "10.1.2.3:5578"], "refused"),
         ({}, ["--api-key-file", "/no/such/file"], "cannot read a Tiled API key"),
+        (
+            {"TILED_API_KEY": "{key}"},
+            ["--queue", "redis://:0badc0ffee@127.0.0.1:1/0"],
+            "cannot reach the run queue at redis://:***@127.0.0.1:1/0",
+        ),
     ],
-    ids=["server-key-not-used", "wrong-key", "pickle-off-loopback", "missing-key-file"],
-)
+    ids=[
+        "server-key-not-used", "wrong-key", "pickle-off-loopback", "missing-key-file",
+        "queue-unreachable",
+    ],
+)  # fmt: skip
 def test_refused_set_ups_exit_2_with_one_line(world, tmp_path, env, args, message):
     """Fault: the server's own key as the only key, a wrong key, pickle from another host,
-    a key file that does not exist."""
+    a key file that does not exist, a run queue (Redis) that cannot be reached."""
     server, _, proxy = world
     env = {k: v.format(key=server.api_key) for k, v in env.items()}
     process = ServeProcess(

@@ -167,6 +167,10 @@ _SETTING_OPTIONS = {
     "grace": "grace",
     "run_timeout": "run_timeout",
     "name": "name",
+    "queue": "queue",
+    "queue_stream": "queue_stream",
+    "takeover_after": "takeover_after",
+    "max_runs": "max_runs",
 }
 
 

@@ -12,6 +12,12 @@ start-up the runs an earlier ``serve`` of the same ``--name`` left ``running`` g
 final status. SIGTERM or Ctrl-C stops listening, waits up to ``--grace`` seconds for
 runs in progress, then writes each unfinished run to its local fallback file
 (``interrupted``) and exits 1 naming them (and any it could not save).
+
+Several processors share the runs of one or more RunEngines through a Redis run queue
+(``--queue redis://host:6379/0``, each with its own ``--name``; the RunEngines announce
+their runs with ``RunAnnouncer``): each run is processed by one of them, and the runs of
+a processor silent for ``--takeover-after`` seconds are taken over by another, from
+Tiled (docs/explanations/scaling.md).
 """
 
 from __future__ import annotations
@@ -25,13 +31,18 @@ import sys
 import threading
 import time
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._settings import ServiceSettings
+    from ..callbacks import LiveInpainting, RunQueue, RunSharing
 
 logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``serve`` options."""
-    from ._options import add_service_options, non_negative_float
+    from ._options import add_service_options, non_negative_float, positive_int
 
     parser.add_argument(
         "--zmq", default=None, help="0MQ proxy OUT address ($BCDI_ONLINE_ZMQ_OUT; localhost:5578)"
@@ -66,6 +77,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "this machine only; anyone who can publish to it then runs code here "
         "($BCDI_ONLINE_ALLOW_PICKLE)",
     )
+    parser.add_argument(
+        "--queue",
+        default=None,
+        help="Redis URL of the run queue shared with other serve processors, e.g. "
+        "redis://127.0.0.1:6379/0: process only the runs this one takes there "
+        "($BCDI_ONLINE_QUEUE; default: none, process every run)",
+    )
+    parser.add_argument(
+        "--queue-stream",
+        default=None,
+        help="Redis key of the run queue ($BCDI_ONLINE_QUEUE_STREAM; bcdi_online:runs)",
+    )
+    parser.add_argument(
+        "--takeover-after",
+        type=non_negative_float,
+        default=None,
+        help="seconds without a heartbeat before another processor takes over this one's "
+        "runs ($BCDI_ONLINE_TAKEOVER_AFTER; 30)",
+    )
+    parser.add_argument(
+        "--max-runs",
+        type=positive_int,
+        default=None,
+        help="runs of the queue this processor owns at once ($BCDI_ONLINE_MAX_RUNS; 4)",
+    )
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -89,8 +125,12 @@ def run(args: argparse.Namespace) -> int:
             "on loopback only (anyone who can publish to it could run code here)"
         )
     owner = settings.name or f"serve@{socket.gethostname()}:{settings.zmq_out}"
+    queue = _queue(settings, owner)  # before loading the model: fail fast
     live = live_from_args(settings, owner=owner, run_timeout=settings.run_timeout or None)
-    service = LiveService(live, settings.zmq_out, allow_pickle=settings.allow_pickle)
+    sharing = None if queue is None else _sharing(settings, live, queue)
+    service = LiveService(
+        live, settings.zmq_out, allow_pickle=settings.allow_pickle, sharing=sharing
+    )
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         service.start()
@@ -102,6 +142,13 @@ def run(args: argparse.Namespace) -> int:
             f"writing to {redact(settings.tiled_uri)} as {owner!r}",
             flush=True,
         )
+        if sharing is not None:
+            print(
+                f"bcdi-online serve: sharing the runs of {redact(settings.queue)} "
+                f"{settings.queue_stream!r} (takeover after {settings.takeover_after:g} s, "
+                f"at most {settings.max_runs} runs at once)",
+                flush=True,
+            )
         while service.listening:
             time.sleep(0.2)
     except KeyboardInterrupt:
@@ -137,6 +184,34 @@ def run(args: argparse.Namespace) -> int:
     code = 1 if left or unsaved or service.error else 0
     _leave_if_threads_linger(code)
     return code
+
+
+def _queue(settings: ServiceSettings, owner: str) -> RunQueue | None:
+    """Connect to the run queue of ``--queue`` as consumer ``owner`` (None without one).
+
+    Raises
+    ------
+    ServiceError
+        If Redis cannot be reached.
+    """
+    if settings.queue is None:
+        return None
+    from ..callbacks import RunQueue
+
+    return RunQueue.from_url(settings.queue, settings.queue_stream, consumer=owner)
+
+
+def _sharing(settings: ServiceSettings, live: LiveInpainting, queue: RunQueue) -> RunSharing:
+    """Make the run sharing of ``--queue``."""
+    from ..callbacks import RunSharing
+
+    return RunSharing(
+        live,
+        queue,
+        takeover_after=settings.takeover_after,
+        max_runs=settings.max_runs,
+        stop_timeout=settings.run_timeout or None,
+    )
 
 
 def _leave_if_threads_linger(code: int) -> None:

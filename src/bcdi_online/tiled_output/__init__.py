@@ -18,7 +18,7 @@ from ._catalog import (
     read_corrected,
 )
 from ._fallback import FALLBACK_DIR_ENV, default_fallback_dir
-from ._recovery import end_orphaned_runs
+from ._recovery import end_open_runs, end_orphaned_runs
 from ._result_file import read_result_file
 from ._settings import DEFAULT_GROUP, FINAL_STATUSES, STATUSES, bound_client_retries
 from ._writer import CorrectedRunWriter
@@ -34,6 +34,7 @@ __all__ = [
     "corrected_products",
     "corrected_status",
     "default_fallback_dir",
+    "end_open_runs",
     "end_orphaned_runs",
     "find_corrected",
     "read_corrected",

@@ -26,6 +26,53 @@ def _file_metadata(path: str | None) -> dict[str, Any]:
         return {}
 
 
+def _write_stop(node: Any, block: dict[str, Any]) -> None:
+    """Write the stop document of an open corrected run, its ``bcdi_online`` = ``block``."""
+    block["finished"] = time.time()
+    stop = {
+        "uid": str(uuid.uuid4()),
+        "time": block["finished"],
+        "run_start": node.metadata["start"]["uid"],
+        "exit_status": EXIT_STATUS.get(block["status"], "fail"),
+        "reason": str(block.get("error") or ""),
+        "num_events": {},
+        "bcdi_online": block,
+    }
+    node.update_metadata(metadata={"stop": stop}, drop_revision=True)
+
+
+def end_open_runs(client: Any, raw_uid: str, reason: str) -> list[str]:
+    """End ``interrupted`` every corrected run of ``raw_uid`` still open (no stop document).
+
+    For a processor taking over a run whose owner went silent: the partial result of the
+    owner is retired, so that only the taker's can end ``complete``.
+
+    Parameters
+    ----------
+    client : tiled.client container
+        The catalog of corrected runs.
+    raw_uid : str
+        Uid of the raw run.
+    reason : str
+        The stop's ``reason`` and ``bcdi_online.error``.
+
+    Returns
+    -------
+    list of str
+        Uids of the corrected runs ended.
+    """
+    from tiled.queries import Key
+
+    ended = []
+    for key, node in list(client.search(Key("start.original_run_uid") == raw_uid).items()):
+        if node.metadata.get("stop"):
+            continue
+        block = dict(node.metadata["start"].get("bcdi_online") or {})
+        _write_stop(node, {**block, "status": "interrupted", "error": reason})
+        ended.append(str(key))
+    return ended
+
+
 def end_orphaned_runs(
     client: Any, owner: str, *, instance: str | None = None
 ) -> list[dict[str, Any]]:
@@ -74,18 +121,8 @@ def end_orphaned_runs(
                     f"`bcdi-online replay {block.get('raw_uid')}`"
                 ),
             )
-        block["finished"] = time.time()
-        stop = {
-            "uid": str(uuid.uuid4()),
-            "time": block["finished"],
-            "run_start": key,
-            "exit_status": EXIT_STATUS.get(block["status"], "fail"),
-            "reason": str(block.get("error") or ""),
-            "num_events": {},
-            "bcdi_online": block,
-        }
         try:
-            node.update_metadata(metadata={"stop": stop}, drop_revision=True)
+            _write_stop(node, block)
         except Exception as err:  # one run's record must not stop the others
             logger.warning("cannot end corrected run %s: %s", key, redact(err))
             continue

@@ -428,6 +428,8 @@ class CorrectedRunWriter:
                     if self._abandoned:
                         return
                     name, doc = self._docs[self._sent]
+                if name == "stop" and not failed and self._ended_by_another():
+                    return
                 if not failed:
                     try:
                         if tiled is None:
@@ -462,6 +464,24 @@ class CorrectedRunWriter:
             self._settle("tiled")
         except Exception:  # never let the thread die silently (nothing above should raise)
             logger.exception("Tiled writer of run %s failed", self.raw_uid)
+
+    def _ended_by_another(self) -> bool:
+        """Whether another processor ended this run in Tiled (it took the raw run over).
+
+        Checked before the stop document goes: a processor silent longer than the
+        takeover bound must not overwrite the taker's ``interrupted`` with its own
+        result (the window left is this read and the write that follows it).
+        """
+        try:
+            if not self._stop_in_tiled():
+                return False
+        except Exception:  # Tiled down: the stop goes to the backup as any document
+            return False
+        with self._cond:
+            self.save_error = "the corrected run was ended by another processor (taken over)"
+        logger.warning("run %s: %s", self.raw_uid, self.save_error)
+        self._settle(None)
+        return True
 
     def _note_failure(self, error: str) -> None:
         with self._cond:
