@@ -87,7 +87,7 @@ class RunSharing:
     once TiledWriter has stored its stop
     document, the dead owner's partial result is retired and the raw run is replayed
     (:func:`replay_run`). A run is acknowledged only once its result is stored (in Tiled
-    or the local fallback file); a run whose result was stored before its owner died is
+    or its result file alone); a run whose result was stored before its owner died is
     acknowledged without processing it again. A processor that finds its run taken
     (it was silent too long) interrupts it. On shutdown the unfinished runs are handed
     back: another processor takes them at once.

@@ -10,7 +10,7 @@ The RunEngine then only packs documents onto a socket (msgpack: this process nev
 unpickles what it receives); the model, the GPU and the Tiled uploads live here. On
 start-up the runs an earlier ``serve`` of the same ``--name`` left ``running`` get their
 final status. SIGTERM or Ctrl-C stops listening, waits up to ``--grace`` seconds for
-runs in progress, then writes each unfinished run to its local fallback file
+runs in progress, then ends each unfinished run in its result file
 (``interrupted``) and exits 1 naming them (and any it could not save).
 
 Several processors share the runs of one or more RunEngines through a Redis run queue
