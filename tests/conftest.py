@@ -333,14 +333,18 @@ def postgres_database() -> Iterator[tuple[str, str]]:
     asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _deploy_tiled_config(database: tuple[str, str], root: Path, cache: str) -> Path:
+def _deploy_tiled_config(
+    database: tuple[str, str], root: Path, cache: str, readable: list[Path] | None = None
+) -> Path:
     import yaml
 
     config = yaml.safe_load(DEPLOY_TILED_CONFIG.read_text())
     args = config["trees"][0]["args"]
     args["uri"] = database[0]
     args["writable_storage"] = [str(root / "data"), database[1]]
-    args["readable_storage"] = [str(root / "detector"), str(root / "fallback")]
+    args["readable_storage"] = [
+        str(path) for path in (readable or [root / "detector", root / "fallback"])
+    ]
     config["streaming_cache"]["uri"] = cache
     (root / "detector").mkdir(parents=True, exist_ok=True)
     path = root / "config.yml"
@@ -349,13 +353,15 @@ def _deploy_tiled_config(database: tuple[str, str], root: Path, cache: str) -> P
 
 
 @pytest.fixture(scope="session")
-def deploy_tiled_config(redis_cache_url: str) -> Callable[[tuple[str, str], Path], Path]:
-    """``f(database, root) -> path``: deploy/tiled/config.yml with this test's PostgreSQL
-    database (catalog and tables), directories under ``root`` (detector files in
-    ``root / "detector"``) and the streaming cache on :func:`redis_cache_url`."""
+def deploy_tiled_config(redis_cache_url: str) -> Callable[..., Path]:
+    """``f(database, root, readable=None) -> path``: deploy/tiled/config.yml with this
+    test's PostgreSQL database (catalog and tables), directories under ``root`` (detector
+    files in ``root / "detector"``, result files in ``root / "fallback"``, unless
+    ``readable`` names the readable folders) and the streaming cache on
+    :func:`redis_cache_url`."""
 
-    def make(database: tuple[str, str], root: Path) -> Path:
-        return _deploy_tiled_config(database, root, redis_cache_url)
+    def make(database: tuple[str, str], root: Path, readable: list[Path] | None = None) -> Path:
+        return _deploy_tiled_config(database, root, redis_cache_url, readable)
 
     return make
 

@@ -112,7 +112,8 @@ def reap():
 def facility(postgres_database, deploy_tiled_config, tiled_process, tmp_path):
     """A Tiled server as deploy/ runs it, a client, its API key and a 0MQ proxy."""
     key = secrets.token_hex(32)
-    config = deploy_tiled_config(postgres_database, tmp_path / "tiled")
+    # readable: the detector files and every processor's result files (tmp_path/<name>/)
+    config = deploy_tiled_config(postgres_database, tmp_path / "tiled", readable=[tmp_path])
     proxy = ProxyProcess().start()
     with tiled_process(["config", str(config)], key) as uri:
         client = from_uri(uri, api_key=key)
@@ -179,7 +180,8 @@ def test_three_processors_process_each_of_twelve_runs_once_and_take_over_a_kille
     results = {}
     while time.monotonic() < deadline:
         results = {uid: _results(client, uid) for uid in scans}
-        if all(any(md["status"] == "complete" for md in r.values()) for r in results.values()):
+        done = all(any(md["status"] == "complete" for md in r.values()) for r in results.values())
+        if done and queue.pending() == []:  # (acknowledged once stored: a moment later)
             break
         time.sleep(0.5)
     assert queue.pending() == []  # every run acknowledged, none left to anyone

@@ -126,3 +126,24 @@ def test_append_checks_shape_and_closed_state(tmp_path):
     writer.close("complete")
     with pytest.raises(RuntimeError, match="closed"):
         writer.append(frames(1))
+
+
+def test_a_server_that_cannot_read_the_result_files_is_named_as_the_reason(tmp_path):
+    from tiled.client import from_uri
+
+    from bcdi_online.testing import tiled_server
+
+    (tmp_path / "elsewhere").mkdir()
+    server = tiled_server(tmp_path / "server", tmp_path / "elsewhere")  # not the results
+    client = from_uri(server.uri)
+    try:
+        writer = CorrectedRunWriter(client, "raw-5", MASK, results_dir=tmp_path / "results")
+        writer.append(frames(3))
+        assert writer.close("complete") == "fallback"  # the file holds it, Tiled cannot
+        assert "readable_storage" in writer.last_error and str(writer.file_path) in (
+            writer.last_error
+        )
+        np.testing.assert_array_equal(read_result_file(writer.local_fallback)[0], frames(3))
+    finally:
+        client.context.close()
+        server.close()

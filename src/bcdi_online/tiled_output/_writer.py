@@ -102,9 +102,10 @@ class CorrectedRunWriter:
         self._sent = 0
         self._frames_declared_by: dict[str, int] = {}  # stream datum uid -> frames declared
         self._in_tiled = 0
+        self._unreadable = False  # Tiled took the documents but cannot read the file
         self._slabs: list[np.ndarray] = []
         self._n_appended = self._n_written = self._n_committed = 0
-        self._stopped = self._abandoned = False
+        self._stopped = self._abandoned = self._saved_now = False
         self._backup: dict[str, list[dict[str, Any]]] = {}  # TiledWriter's: set if Tiled failed
         self.failures = 0
         self.last_error: str | None = None
@@ -168,6 +169,8 @@ class CorrectedRunWriter:
         if frames.ndim != 3:
             raise InputDataError(f"frames must be (k, ny, nx), got shape {frames.shape}")
         with self._file_lock:
+            if self._saved_now:
+                return  # ended at once by save_now (shutdown): what follows is not kept
             if self._stopped:
                 raise ServiceError(f"writer of run {self.raw_uid} is closed")
             if self.gap_mask is not None and frames.shape[1:] != self.gap_mask.shape:
@@ -331,7 +334,7 @@ class CorrectedRunWriter:
             self._metadata.update(jsonable(metadata))
             if status is not None:
                 self._metadata["status"] = status
-            self._abandoned = True
+            self._abandoned = self._saved_now = True
             self._cond.notify_all()
         self._finish(upto)
         self._fall_back()
@@ -454,6 +457,9 @@ class CorrectedRunWriter:
                     break
             delay = 0.5
             while not self._stored(failed):  # again until Tiled is back, or the bound
+                if self._unreadable:  # Tiled holds the run but cannot serve its frames
+                    self._fall_back()
+                    return
                 with self._cond:
                     self._cond.wait(delay)
                     if self._abandoned:
@@ -493,15 +499,35 @@ class CorrectedRunWriter:
     def _stored(self, failed: bool) -> bool:
         """Whether Tiled holds the whole run, written again from the start if it failed."""
         try:
-            if not failed and self._stop_in_tiled():
-                return True
-            return self._write_again() and self._stop_in_tiled()
+            stored = (not failed and self._stop_in_tiled()) or (
+                self._write_again() and self._stop_in_tiled()
+            )
+            return stored and self._readable()
         except Exception as err:
             with self._cond:
                 self.failures += 1
                 self.last_error = redact(f"{type(err).__name__}: {err}")
             logger.warning("run %s: not in Tiled: %s", self.raw_uid, self.last_error)
             return False
+
+    def _readable(self) -> bool:
+        """Whether Tiled serves the run's last frame (it reads the result file in place)."""
+        if self._n_committed == 0:
+            return True
+        try:
+            self.client[self.result_uid]["primary"]["corrected"][self._n_committed - 1]
+        except Exception as err:
+            self._unreadable = True
+            with self._cond:
+                self.failures += 1
+                self.last_error = redact(
+                    f"Tiled cannot read the result file {self.file_path} "
+                    f"({type(err).__name__}: {err}); is {self.results_dir} in the "
+                    "server's readable_storage?"
+                )
+            logger.error("run %s: %s", self.raw_uid, self.last_error)
+            return False
+        return True
 
     def _stop_in_tiled(self) -> bool:
         try:
