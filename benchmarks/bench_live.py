@@ -134,9 +134,13 @@ def main() -> None:
         "--no-overhead", action="store_true", help="skip the RunEngine overhead measurement"
     )
     parser.add_argument("--weights", default=None)
+    parser.add_argument(
+        "--no-guard", action="store_true", help="without the overshoot guard (its cost)"
+    )
     args = parser.parse_args()
     source = CrystalSource.simulate("maxipix_2x2", n_frames=args.frames, roi_size=args.roi, seed=3)
-    inpainter = GapInpainter(args.weights, device="cpu")
+    guard = {"guard": None} if args.no_guard else {}
+    inpainter = GapInpainter(args.weights, device="cpu", **guard)
     data = np.stack([source.acquire(a) for a in source.frame_angles])
     timings = []
     for _ in range(2):  # the best of two: the first call also warms up torch's threads

@@ -103,6 +103,7 @@ class CorrectedRunWriter:
         self._frames_declared_by: dict[str, int] = {}  # stream datum uid -> frames declared
         self._in_tiled = 0
         self._unreadable = False  # Tiled took the documents but cannot read the file
+        self._readable_checked: bool | None = None  # (after the first frames, or the stop)
         self._slabs: list[np.ndarray] = []
         self._n_appended = self._n_written = self._n_committed = 0
         self._stopped = self._abandoned = self._saved_now = False
@@ -453,6 +454,8 @@ class CorrectedRunWriter:
                     self._sent += 1
                     if not failed:
                         self._in_tiled = self._frames_declared_by.get(doc["uid"], self._in_tiled)
+                if self._in_tiled and self._readable_checked is None:  # once, early
+                    self._readable_checked = self._readable()
                 if name == "stop":
                     break
             delay = 0.5
@@ -502,7 +505,9 @@ class CorrectedRunWriter:
             stored = (not failed and self._stop_in_tiled()) or (
                 self._write_again() and self._stop_in_tiled()
             )
-            return stored and self._readable()
+            if stored and (self._readable_checked is None or failed):
+                self._readable_checked = self._readable()
+            return stored and not self._unreadable
         except Exception as err:
             with self._cond:
                 self.failures += 1
@@ -511,11 +516,16 @@ class CorrectedRunWriter:
             return False
 
     def _readable(self) -> bool:
-        """Whether Tiled serves the run's last frame (it reads the result file in place)."""
-        if self._n_committed == 0:
+        """Whether Tiled serves the run's frames (it reads the result file in place).
+
+        Checked once, after the first frames are declared (off the end-of-scan path), or
+        at the stop (a run declared at once, a run written again after an outage).
+        """
+        if self._in_tiled == 0 and self._n_committed == 0:
             return True
-        try:
-            self.client[self.result_uid]["primary"]["corrected"][self._n_committed - 1]
+        row = max(self._in_tiled, 1) - 1
+        try:  # (one lookup by path, one read of one voxel)
+            self.client[f"{self.result_uid}/primary/corrected"].read(slice=(row, 0, 0))
         except Exception as err:
             self._unreadable = True
             with self._cond:
