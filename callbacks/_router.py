@@ -165,7 +165,6 @@ class LiveInpainting:
         self.client, self.field, self.mask = client, field, mask
         self.stream_name, self.queue_size, self.keep_runs = stream_name, queue_size, keep_runs
         self.owner, self.instance = owner, uuid.uuid4().hex
-        self.fallback_dir = fallback_dir
         self.metadata = {
             "model": info,
             "window_plan": dataclasses.asdict(self.inpainter.plan),
@@ -281,7 +280,7 @@ class LiveInpainting:
         """End every run in progress now: ``interrupted``, saved to the local file.
 
         For a service shutting down (SIGTERM after the grace period): no more frames are
-        processed; each run's final frames so far go to its fallback file (a run whose
+        processed; each run's final frames so far end in its result file (a run whose
         processing was done, only its upload pending, keeps its status).
 
         Returns

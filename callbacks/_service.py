@@ -131,7 +131,7 @@ class LiveService:
             Seconds the runs in progress get to finish and upload.
         interrupt : bool
             Then end those still in progress (shutdown): ``interrupted`` (or their own
-            status if only the upload was pending), saved to their local fallback
+            status if only the upload was pending), ended in their result
             files; the last ``min(5, grace / 5)`` seconds of the grace period are kept for
             that. What happened to each run is in :attr:`shutdown_report`.
 

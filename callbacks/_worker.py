@@ -51,7 +51,7 @@ class InpaintWorker:
     (``peak_backlog_bytes``).
 
     The status stays ``running`` until the result is persisted (Tiled or the local
-    fallback file, see :meth:`CorrectedRunWriter.close`); a result saved nowhere makes
+    result file alone, see :meth:`CorrectedRunWriter.close`); a result saved nowhere makes
     the run ``failed`` with both errors.
 
     Parameters

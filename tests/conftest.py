@@ -55,11 +55,11 @@ def run_engine() -> Iterator[RunEngine]:
         yield run_engine
 
 
-def _in_process_tiled(storage: Path):
+def _in_process_tiled(storage: Path, readable: list[Path] | None = None):
     """A Tiled client context on an in-process app with a SQLite catalog in ``storage``.
 
     Files anywhere under the temporary directory are readable storage (the result files
-    and detector files that runs register)."""
+    and detector files that runs register), unless ``readable`` names the folders."""
     from bluesky_tiled_plugins.exporters import json_seq_exporter
     from tiled.catalog import from_uri
     from tiled.client import Context
@@ -74,7 +74,7 @@ def _in_process_tiled(storage: Path):
     catalog = from_uri(
         f"sqlite:///{storage}/catalog.db",
         writable_storage=str(storage),
-        readable_storage=[tempfile.gettempdir()],
+        readable_storage=[str(p) for p in readable] if readable else [tempfile.gettempdir()],
         init_if_not_exists=True,
     )
     with warnings.catch_warnings():
@@ -85,7 +85,7 @@ def _in_process_tiled(storage: Path):
 
 @pytest.fixture(scope="session")
 def make_tiled_context():
-    """Factory ``storage_dir -> tiled Context`` of an in-process, in-memory Tiled app."""
+    """Factory ``(storage_dir, readable=None) -> tiled Context`` of an in-process Tiled app."""
     return _in_process_tiled
 
 

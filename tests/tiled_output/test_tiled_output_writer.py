@@ -128,15 +128,15 @@ def test_append_checks_shape_and_closed_state(tmp_path):
         writer.append(frames(1))
 
 
-def test_a_server_that_cannot_read_the_result_files_is_named_as_the_reason(tmp_path):
-    from tiled.client import from_uri
-
-    from bcdi_online.testing import tiled_server
+def test_a_server_that_cannot_read_the_result_files_is_named_as_the_reason(
+    tmp_path, make_tiled_context
+):
+    from tiled.client import from_context
 
     (tmp_path / "elsewhere").mkdir()
-    server = tiled_server(tmp_path / "server", tmp_path / "elsewhere")  # not the results
-    client = from_uri(server.uri)
-    try:
+    context = make_tiled_context(tmp_path / "server", [tmp_path / "elsewhere"])  # not results
+    with context, stamina.set_testing(True, attempts=1):
+        client = from_context(context)
         writer = CorrectedRunWriter(client, "raw-5", MASK, results_dir=tmp_path / "results")
         writer.append(frames(3))
         assert writer.close("complete") == "fallback"  # the file holds it, Tiled cannot
@@ -144,6 +144,30 @@ def test_a_server_that_cannot_read_the_result_files_is_named_as_the_reason(tmp_p
             writer.last_error
         )
         np.testing.assert_array_equal(read_result_file(writer.local_fallback)[0], frames(3))
-    finally:
-        client.context.close()
-        server.close()
+
+
+def test_frames_appended_before_the_mask_is_known_reach_the_file(tmp_path):
+    writer = CorrectedRunWriter(None, "raw-6", None, results_dir=tmp_path)
+    writer.append(frames(2))
+    writer.set_gap_mask(MASK)
+    writer.append(frames(1, 2))
+    assert writer.close("complete") == "fallback"
+    np.testing.assert_array_equal(read_result_file(writer.file_path)[0], frames(3))
+
+
+def test_a_run_another_processor_ended_is_not_overwritten_by_a_late_stop(client, tmp_path):
+    import time
+
+    from bcdi_online.tiled_output import end_open_runs
+
+    writer = CorrectedRunWriter(client, "raw-7", MASK, results_dir=tmp_path)
+    writer.append(frames(2))
+    writer.commit(2)
+    deadline = time.monotonic() + 30
+    while writer.state()["frames_in_tiled"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert end_open_runs(client, "raw-7", "taken over by p2") == [writer.result_uid]
+    assert writer.close("complete") is None  # the late processor's result is not the result
+    assert "ended by another processor" in writer.save_error
+    metadata = corrected_metadata(client[writer.result_uid].metadata)
+    assert metadata["status"] == "interrupted" and metadata["error"] == "taken over by p2"

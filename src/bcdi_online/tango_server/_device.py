@@ -77,7 +77,7 @@ class BcdiOnline(Device):
     data go to (``TiledUri``; its key in the file ``TiledApiKeyFile``, else
     ``$TILED_API_KEY``, else ``TiledApiKey``), the model (``ModelPath``, empty for the
     shipped weights), the torch device (``TorchDevice``, empty for CUDA when present),
-    the local fallback directory (``FallbackDir``) and the seconds ``Stop`` waits for
+    the result files' directory (``FallbackDir``) and the seconds ``Stop`` waits for
     runs in progress (``Grace``). Each property left empty (``Grace`` < 0) takes its
     setting from :class:`~bcdi_online._settings.ServiceSettings`: the TOML file
     ``ConfigFile`` (else ``$BCDI_ONLINE_CONFIG``), ``$BCDI_ONLINE_*``, the defaults, as
@@ -283,7 +283,9 @@ class BcdiOnline(Device):
     def SavedTo(self) -> str:  # noqa: N802
         return str(self._run_values()["SavedTo"])
 
-    @attribute(dtype=str, doc="local fallback file of the last run ('' if none)")
+    @attribute(
+        dtype=str, doc="result file holding the last run's result when Tiled does not ('' if none)"
+    )
     def LocalFallback(self) -> str:  # noqa: N802
         return str(self._run_values()["LocalFallback"])
 

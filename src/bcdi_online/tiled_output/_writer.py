@@ -144,6 +144,7 @@ class CorrectedRunWriter:
                 self._file = ResultFile(self.file_path, mask)
             except Exception as err:
                 self._lose_file(err)
+            self._write_file()  # frames appended before the mask was known
             self._open(mask.shape)
 
     def _open(self, frame_shape: tuple[int, ...] | None) -> None:
