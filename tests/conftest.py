@@ -27,6 +27,18 @@ from bcdi_online.tiled_output import read_corrected
 SERVICE_TIMEOUT = 120.0
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Share the cores among pytest-xdist's workers: without this each worker's torch and
+    BLAS (and the service processes it starts) use every core, and they oversubscribe."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
 @contextmanager
 def _running_engine() -> Iterator[RunEngine]:
     """A RunEngine on its own event loop, stopped and closed on exit."""

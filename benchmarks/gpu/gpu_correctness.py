@@ -72,6 +72,9 @@ def run(ctx: Context) -> dict[str, Any]:
         TEST_DIR,
         "-p",
         "no:cacheprovider",
+        # pyproject's addopts without "-n auto": pytest-xdist is not on a GPU node
+        "-o",
+        "addopts=--strict-markers -ra",
         # report warnings instead of failing on them (pyproject: "error"): one run only
         "-W",
         "default",

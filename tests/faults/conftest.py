@@ -26,9 +26,12 @@ def _no_tiled_client_retry_waits():
         yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tiled(tmp_path_factory, tiled_with_outage):
-    """An in-process Tiled server (``build_app(in_memory(...))``): client and outage switch."""
+    """An in-process Tiled server (``build_app(in_memory(...))``): client and outage switch.
+
+    Module-scoped: an embedded Tiled server started by another module's test rewrites
+    Tiled's process-wide settings, API key included, and would lock this client out."""
     with tiled_with_outage(tmp_path_factory.mktemp("tiled")) as pair:
         yield pair
 
