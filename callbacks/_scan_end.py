@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bcdi_online import PhasingError
 from bcdi_online.inpainting import FillUncertainty
 from bcdi_online.phasing import (
     RECOMMENDED_TREATMENT,
@@ -17,6 +18,7 @@ from bcdi_online.phasing import (
     ScanReconstruction,
     crystal_figure,
     reconstruct_scan,
+    refine_fill,
 )
 from bcdi_online.tiled_output import CorrectedRunWriter
 
@@ -32,6 +34,9 @@ CRYSTAL_DIMS = ("z", "y", "x")
 """Dimension names of the crystal arrays (real space, on the phased grid)."""
 FIGURE_DIMS = ("row", "column", "rgba")
 """Dimension names of the crystal's picture (central slices, an RGBA image)."""
+REFINED_FILL = "refined_fill"
+"""Key, in the crystal container, of the phased region of the scan with its gap refilled
+from the converged crystal's far field (:func:`bcdi_online.phasing.refine_fill`)."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,12 @@ def _publish_crystal(
                 "support": (result.support, CRYSTAL_DIMS),
                 "figure": (_rendered(result, writer.raw_uid), FIGURE_DIMS),
             }
+            # the phased region, its gap refilled from the crystal's own far field
+            try:
+                arrays[REFINED_FILL] = (refine_fill(volume, mask, result), ("frame", "y", "x"))
+                metadata[REFINED_FILL] = {"published": True, "reason": ""}
+            except PhasingError as err:  # the peak in the gap: the model's fill stands
+                metadata[REFINED_FILL] = {"published": False, "reason": str(err)}
     metadata.update(
         n_starts=settings.n_starts,
         device=settings.device or "cpu",

@@ -102,11 +102,33 @@ def test_a_complete_run_publishes_its_crystal_and_fill_uncertainty(
     assert modulus.dtype == phase.dtype == np.float32 and support.dtype == bool
     assert modulus.max() == pytest.approx(1.0)
     assert np.all(phase[~support] == 0) and 64 <= support.sum() <= 0.25 * support.size
+    # the peak sits at the gap crossing: no refill from the crystal, and why
+    assert "refined_fill" not in crystal
+    assert not foms["refined_fill"]["published"]
+    assert "Bragg peak may lie in the gap" in foms["refined_fill"]["reason"]
     figure = crystal["figure"].read()  # central slices, as crystal.png shows them
     assert figure.dtype == np.uint8 and figure.ndim == 3 and figure.shape[2] == 4
     assert figure.shape[0] > 100 and len(np.unique(figure[..., 0])) > 10  # not blank
     health = live.health()[uid]
     assert health["phase"] == "done" and health["scan_end"]["crystal"]["converged"]
+
+
+def test_where_the_peak_was_measured_the_crystal_refills_the_gap(run_engine, client, tmp_path):
+    aside = CrystalSource.simulate(  # the Bragg peak well away from the gaps
+        "maxipix_2x2", n_frames=N_FRAMES, roi_size=ROI, seed=3, peak_jitter=0.5
+    )
+    uid, _ = live_run(run_engine, client, tmp_path, aside, crystal=True, scan_end=SETTINGS)
+    run, node = corrected_run(client, uid)
+    crystal = node["crystal"]
+    assert crystal.metadata["converged"] and crystal.metadata["refined_fill"]["published"]
+    corrected = run["primary"]["corrected"].read()
+    z0, z1, y0, y1, x0, x1 = crystal.metadata["region"]
+    region, gap = corrected[z0:z1, y0:y1, x0:x1], aside.mask[y0:y1, x0:x1]
+    refined = crystal["refined_fill"].read()  # the phased region, measured counts kept
+    assert refined.shape == region.shape and refined.dtype == np.float32
+    assert crystal["refined_fill"].dims == ("frame", "y", "x")
+    np.testing.assert_array_equal(refined[:, ~gap], region[:, ~gap])
+    assert np.all(refined[:, gap] >= 0) and not np.array_equal(refined[:, gap], region[:, gap])
 
 
 @pytest.mark.parametrize(

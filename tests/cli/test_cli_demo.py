@@ -55,6 +55,9 @@ def test_demo_writes_summary_figure_and_tiled_catalog(tmp_path: Path, tiny_model
     if crystal["converged"]:  # a picture of the crystal, and how far it is from the truth
         assert (out / "crystal.png").stat().st_size > 10_000
         assert 0 <= crystal["phase_error"] <= np.pi
+        # the demo's peak sits at the gap crossing: no refill from the crystal, and why
+        assert not crystal["refined_fill"]["published"]
+        assert "gap_amplitude_error_refined" not in crystal
     else:  # never pictured as if it were the crystal
         assert crystal["reason"] and not (out / "crystal.png").exists()
     assert (out / "tiled" / "catalog.db").is_file()  # servable again with `tiled serve`

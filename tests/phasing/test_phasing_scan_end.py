@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from bcdi_online import InputDataError
+from bcdi_online import InputDataError, PhasingError
+from bcdi_online.evaluation import amplitude_error, linear_interpolation
 from bcdi_online.phasing import (
     RECOMMENDED_TREATMENT,
     Recipe,
     crystal_figure,
+    peak_in_gap,
     peak_region,
     reconstruct_scan,
+    refine_fill,
 )
 from bcdi_online.phasing._scan_end import _binned
 from bcdi_online.simulation import simulate_volume
@@ -86,3 +91,55 @@ def test_noise_is_reported_as_not_converged() -> None:
 def test_reconstruct_scan_rejects_a_frame() -> None:
     with pytest.raises(InputDataError, match="n_frames, ny, nx"):
         reconstruct_scan(np.ones((8, 8)), np.zeros((8, 8), bool))
+
+
+@pytest.mark.parametrize(
+    ("binning", "gain"),
+    [((1, 1, 1), 0.5), ((1, 2, 2), 0.7)],  # a binned crystal is coarser: less gained
+)
+def test_the_converged_crystal_refills_the_gap_closer_to_the_truth(scan, binning, gain) -> None:
+    sim, mask = scan
+    gap = np.broadcast_to(mask, sim.counts.shape)
+    rough = linear_interpolation(np.where(gap, 0, sim.counts), mask)  # a plain fill
+    result = reconstruct_scan(
+        rough, mask, region_shape=(32, 64, 64), binning=binning, recipe=QUICK, device="cpu"
+    )
+    assert result.converged and result.intensity.shape == result.obj.shape
+    refined = refine_fill(rough, mask, result)
+    assert refined.shape == (32, 64, 64) and refined.dtype == np.float32
+    np.testing.assert_array_equal(refined[~gap], rough[~gap])  # measured voxels untouched
+    before = amplitude_error(rough, sim.expected, mask)
+    after = amplitude_error(refined, sim.expected, mask)
+    assert after < gain * before, (before, after)
+
+
+def test_refine_fill_refuses_a_crystal_that_did_not_converge(scan) -> None:
+    sim, mask = scan
+    result = reconstruct_scan(
+        sim.counts, mask, region_shape=(32, 64, 64), recipe=QUICK, device="cpu"
+    )
+    failed = dataclasses.replace(result, converged=False, reason="the random starts disagree")
+    with pytest.raises(PhasingError, match="did not converge.*starts disagree"):
+        refine_fill(sim.counts, mask, failed)
+    with pytest.raises(InputDataError, match="does not hold the region"):
+        refine_fill(sim.counts[:16], mask, result)
+
+
+def test_no_refill_where_the_peak_lies_in_the_gap(scan) -> None:
+    sim, _ = scan
+    through = np.zeros((64, 64), dtype=bool)
+    through[:, 30:34] = True  # through the Bragg peak's centre
+    hidden, ratio = peak_in_gap(
+        sim.counts.astype(np.float32), np.broadcast_to(through, (32, 64, 64))
+    )
+    assert hidden and ratio >= 0.5
+    aside = np.broadcast_to(scan[1], (32, 64, 64))
+    assert peak_in_gap(sim.counts.astype(np.float32), aside)[0] is False
+    rough = linear_interpolation(np.where(through, 0, sim.counts), through)
+    result = reconstruct_scan(
+        rough, through, region_shape=(32, 64, 64), binning=(1, 1, 1), recipe=QUICK, device="cpu"
+    )
+    # even a crystal judged converged (such phasings often are, and wrong) refills nothing
+    converged = dataclasses.replace(result, converged=True, reason="")
+    with pytest.raises(PhasingError, match="Bragg peak may lie in the gap"):
+        refine_fill(rough, through, converged)

@@ -71,8 +71,42 @@ def _reference(obj: np.ndarray, region: list[int], binning: list[int]) -> np.nda
     return np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(binned))).astype(np.complex64)
 
 
-def _crystal(node: Any, truth: np.ndarray, out: Path, title: str) -> dict[str, Any]:
-    """Read the crystal back from Tiled; picture it, compare it with the simulated one."""
+def _refill_scores(
+    crystal: Any,
+    report: dict[str, Any],
+    corrected: np.ndarray,
+    mask: np.ndarray,
+    expected: np.ndarray,
+) -> dict[str, float]:
+    """Amplitude error of the model's fill and of the crystal's refill on the region's gap."""
+    from ..evaluation import amplitude_error
+
+    if "refined_fill" not in crystal:
+        return {}
+    z0, z1, y0, y1, x0, x1 = report["region"]
+    box = (slice(z0, z1), slice(y0, y1), slice(x0, x1))
+    gap = np.broadcast_to(mask, corrected.shape)[box]
+    truth = np.asarray(expected[box])
+    if not np.any(truth[gap] > 0):
+        return {}
+    return {
+        "gap_amplitude_error_model": amplitude_error(corrected[box], truth, gap),
+        "gap_amplitude_error_refined": amplitude_error(crystal["refined_fill"].read(), truth, gap),
+    }
+
+
+def _crystal(
+    node: Any,
+    truth: np.ndarray,
+    scan: tuple[np.ndarray, np.ndarray, np.ndarray],
+    out: Path,
+    title: str,
+) -> dict[str, Any]:
+    """Read the crystal back from Tiled; picture it, compare it with the simulated one.
+
+    ``scan`` is (corrected volume, gap mask, noise-free intensity): the gap's refill
+    from the crystal is scored against the model's fill on the phased region.
+    """
     from ..phasing import ScanReconstruction, compare, crystal_figure
 
     if node is None or "crystal" not in node:
@@ -100,6 +134,7 @@ def _crystal(node: Any, truth: np.ndarray, out: Path, title: str) -> dict[str, A
     report.update(
         compare(result.obj, _reference(truth, report["region"], report["binning"])).as_dict()
     )
+    report.update(_refill_scores(crystal, report, *scan))
     return report
 
 
@@ -210,7 +245,13 @@ def run(args: argparse.Namespace) -> int:
             summary["crystal"] = {
                 "node": f"/{DEFAULT_GROUP}/{result_uid}/crystal",
                 "end_of_scan_to_crystal_s": crystal_done - times["last_frame"],
-                **_crystal(products, source.scan.obj, out, f"demo scan {uid[:8]}"),
+                **_crystal(
+                    products,
+                    source.scan.obj,
+                    (corrected, mask, expected),
+                    out,
+                    f"demo scan {uid[:8]}",
+                ),
             }
         summary["health"] = health
         (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
@@ -239,6 +280,15 @@ def run(args: argparse.Namespace) -> int:
                 else f"NOT converged: {found.get('reason')}"
             )
             print(f"{'crystal_node':>24}: {found['node']} ({verdict})")
+            if "gap_amplitude_error_refined" in found:
+                print(
+                    f"{'gap_amplitude_error':>24}: model fill "
+                    f"{found['gap_amplitude_error_model']:.3f}, refilled from the crystal "
+                    f"{found['gap_amplitude_error_refined']:.3f} (phased region, against "
+                    "the noise-free intensity)"
+                )
+            elif found.get("refined_fill"):
+                print(f"{'refined_fill':>24}: none: {found['refined_fill']['reason']}")
             if (out / "crystal.png").exists():
                 wrote.append(out / "crystal.png")
         print(f"{'wrote':>24}: {', '.join(str(path) for path in wrote)}")

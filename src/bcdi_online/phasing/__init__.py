@@ -4,6 +4,8 @@
 random starts as one batch (CPU or GPU, torch), keeps the best by Poisson likelihood
 and returns the first mode of their decomposition. :func:`compare` measures a
 reconstruction against a known object after removing the trivial ambiguities.
+:func:`reconstruct_scan` is the crystal at a scan's end; :func:`refine_fill` refills
+the scan's gap from it where the Bragg peak was measured (:func:`peak_in_gap`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from ._engine import PhasingResult, phase_retrieval
 from ._figure import crystal_figure
 from ._problem import TREATMENTS
 from ._recipe import Recipe, Stage
-from ._scan_end import RECOMMENDED_TREATMENT, ScanReconstruction, peak_region, reconstruct_scan
+from ._refill import peak_in_gap, refine_fill
+from ._scan_end import (
+    RECOMMENDED_TREATMENT,
+    ScanReconstruction,
+    peak_region,
+    reconstruct_scan,
+)
 
 __all__ = [
     "RECOMMENDED_TREATMENT",
@@ -25,8 +33,10 @@ __all__ = [
     "Stage",
     "compare",
     "crystal_figure",
+    "peak_in_gap",
     "peak_region",
     "phase_retrieval",
     "reconstruct_scan",
+    "refine_fill",
     "true_support",
 ]

@@ -54,6 +54,11 @@ class ScanReconstruction:
         Agreement of the kept starts (1 = identical).
     support_fraction : float
     seconds : float
+    intensity : (nz, ny, nx) float32 ndarray or None
+        The reconstruction's own far field ``|FFT(obj)|^2`` on the phased (binned)
+        grid, scaled to the counts, gap bins included (None for a reconstruction read
+        back without it). :func:`~bcdi_online.phasing.refine_fill` takes the gap's
+        values from it.
     """
 
     obj: np.ndarray
@@ -67,6 +72,7 @@ class ScanReconstruction:
     mode_weight: float
     support_fraction: float
     seconds: float
+    intensity: np.ndarray | None = None
 
     @property
     def modulus(self) -> np.ndarray:
@@ -235,4 +241,5 @@ def reconstruct_scan(
         mode_weight=result.mode_weight,
         support_fraction=result.support_fraction,
         seconds=time.perf_counter() - started,
+        intensity=result.intensity,
     )
