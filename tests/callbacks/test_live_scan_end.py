@@ -102,7 +102,8 @@ def test_a_complete_run_publishes_its_crystal_and_fill_uncertainty(
     assert modulus.dtype == phase.dtype == np.float32 and support.dtype == bool
     assert modulus.max() == pytest.approx(1.0)
     assert np.all(phase[~support] == 0) and 64 <= support.sum() <= 0.25 * support.size
-    # the peak sits at the gap crossing: no refill from the crystal, and why
+    # the peak sits at the gap crossing: said, no refill from the crystal, and why
+    assert foms["peak_in_gap"] is True
     assert "refined_fill" not in crystal
     assert not foms["refined_fill"]["published"]
     assert "Bragg peak may lie in the gap" in foms["refined_fill"]["reason"]
@@ -121,6 +122,7 @@ def test_where_the_peak_was_measured_the_crystal_refills_the_gap(run_engine, cli
     run, node = corrected_run(client, uid)
     crystal = node["crystal"]
     assert crystal.metadata["converged"] and crystal.metadata["refined_fill"]["published"]
+    assert crystal.metadata["peak_in_gap"] is False
     corrected = run["primary"]["corrected"].read()
     z0, z1, y0, y1, x0, x1 = crystal.metadata["region"]
     region, gap = corrected[z0:z1, y0:y1, x0:x1], aside.mask[y0:y1, x0:x1]

@@ -68,6 +68,7 @@ def test_a_well_filled_scan_reconstructs_and_converges(scan) -> None:
     assert 0.003 < result.support_fraction < 0.1
     foms = result.figures_of_merit()
     assert foms["converged"] is True and foms["treatment"] == RECOMMENDED_TREATMENT
+    assert foms["peak_in_gap"] is False  # the gap runs beside the peak
     figure = crystal_figure(result, title="scan 1")
     assert len(figure.axes) == 7  # 2 x 3 slices and the phase colour bar
     assert figure.get_suptitle().startswith("scan 1\nconverged")
@@ -139,7 +140,10 @@ def test_no_refill_where_the_peak_lies_in_the_gap(scan) -> None:
     result = reconstruct_scan(
         rough, through, region_shape=(32, 64, 64), binning=(1, 1, 1), recipe=QUICK, device="cpu"
     )
+    assert result.peak_in_gap and result.figures_of_merit()["peak_in_gap"] is True
     # even a crystal judged converged (such phasings often are, and wrong) refills nothing
     converged = dataclasses.replace(result, converged=True, reason="")
     with pytest.raises(PhasingError, match="Bragg peak may lie in the gap"):
         refine_fill(rough, through, converged)
+    # and its picture says that converged is no proof here
+    assert "may lie in the gap" in crystal_figure(converged).get_suptitle()

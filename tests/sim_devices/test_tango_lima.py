@@ -7,9 +7,12 @@ the live callback writing to an in-process Tiled app.
 
 from __future__ import annotations
 
+import queue
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -54,9 +57,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def tango_servers() -> Iterator[tuple[str, str]]:
-    """The LIMA-like detector and its motor served by one process: their TRLs."""
+#: Seconds a device server gets to print READY; after that it is started again on
+#: another port (the free port it was given can be taken meanwhile by another process).
+READY_TIMEOUT, STARTS = 60.0, 3
+
+
+def _stop(process: subprocess.Popen, reader: threading.Thread) -> None:
+    """Wait for the server's end (kill it after 30 s), then close its pipes."""
+    process.stdin.close()  # stdin EOF: the server exits
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    reader.join(10)
+    process.stdout.close()
+
+
+def _start_server() -> tuple[subprocess.Popen, threading.Thread, str | None, list[str]]:
+    """Start the device server; return it, the thread reading its output, its READY line
+    (None if it never came: the server is then stopped) and what it printed before."""
     command = [sys.executable, "-m", "bcdi_online.sim_devices.lima_server"]
     process = subprocess.Popen(
         [*command, "--port", str(free_port()), *SERVER_OPTIONS],
@@ -65,22 +85,50 @@ def tango_servers() -> Iterator[tuple[str, str]]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for text in process.stdout:
+            lines.put(text)
+        lines.put(None)  # the server exited
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    before: list[str] = []  # Tango prints its own lines before READY
+    deadline = time.monotonic() + READY_TIMEOUT
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        if "READY" in line.split():
+            return process, reader, line, before
+        before.append(line)
+    process.kill()
+    _stop(process, reader)
+    return process, reader, None, before
+
+
+@pytest.fixture(scope="module")
+def tango_servers() -> Iterator[tuple[str, str]]:
+    """The LIMA-like detector and its motor served by one process: their TRLs."""
+    failures = []
+    for _ in range(STARTS):
+        process, reader, line, before = _start_server()
+        if line is not None:
+            break
+        failures.append("".join(before)[-2000:])
+    assert line is not None, f"the device server never got ready: {failures}"
     try:
-        lines = []  # Tango prints its own lines before READY
-        while (line := process.stdout.readline()) and "READY" not in line.split():
-            lines.append(line)
-        assert line, f"device server exited: {''.join(lines)}"
         # Tango's own output (stderr, merged here) may land on the same line: take the TRLs
         trls = [word for word in line.split() if word.startswith("tango://")]
         assert len(trls) == 2, line
         lima, eta = trls
         yield lima, eta
     finally:
-        try:
-            process.communicate(input="", timeout=30)  # stdin EOF: the server exits
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate(timeout=10)
+        _stop(process, reader)
 
 
 @pytest.fixture(scope="module")

@@ -129,6 +129,7 @@ def _crystal(
         mode_weight=float(report["mode_weight"]),
         support_fraction=float(report["support_fraction"]),
         seconds=float(report["seconds"]),
+        peak_in_gap=bool(report.get("peak_in_gap", False)),
     )
     crystal_figure(result, title=title).savefig(out / "crystal.png", dpi=100)
     report.update(
@@ -276,6 +277,7 @@ def run(args: argparse.Namespace) -> int:
                 f"converged, phase error {found['phase_error']:.2f} rad against the "
                 f"simulated crystal, {found['end_of_scan_to_crystal_s']:.0f} s after the "
                 "last frame"
+                + ("; the Bragg peak may lie in the gap" if found.get("peak_in_gap") else "")
                 if found.get("converged")
                 else f"NOT converged: {found.get('reason')}"
             )

@@ -56,5 +56,10 @@ def crystal_figure(reconstruction: ScanReconstruction, *, title: str = "") -> An
         if reconstruction.converged
         else f"NOT CONVERGED: {reconstruction.reason}"
     )
-    figure.suptitle("\n".join(filter(None, [title, verdict])), fontsize=10)
+    caution = (
+        "the Bragg peak may lie in the gap: converged is not proof here"
+        if reconstruction.converged and reconstruction.peak_in_gap
+        else ""
+    )
+    figure.suptitle("\n".join(filter(None, [title, verdict, caution])), fontsize=10)
     return figure
