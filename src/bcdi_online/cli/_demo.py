@@ -129,7 +129,7 @@ def _crystal(
         mode_weight=float(report["mode_weight"]),
         support_fraction=float(report["support_fraction"]),
         seconds=float(report["seconds"]),
-        peak_in_gap=bool(report.get("peak_in_gap", False)),
+        peak_edge_ratio=float(report["peak_edge_ratio"]),
     )
     crystal_figure(result, title=title).savefig(out / "crystal.png", dpi=100)
     report.update(

@@ -15,10 +15,11 @@ from ._engine import PhasingResult, phase_retrieval
 from ._figure import crystal_figure
 from ._problem import TREATMENTS
 from ._recipe import Recipe, Stage
-from ._refill import peak_in_gap, refine_fill
+from ._refill import refine_fill
 from ._scan_end import (
     RECOMMENDED_TREATMENT,
     ScanReconstruction,
+    peak_in_gap,
     peak_region,
     reconstruct_scan,
 )

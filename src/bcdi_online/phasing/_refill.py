@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._errors import InputDataError, PhasingError
-from ._scan_end import PEAK_IN_GAP_RATIO, ScanReconstruction, peak_in_gap
+from ._scan_end import PEAK_IN_GAP_RATIO, ScanReconstruction, _binned
 
 
 def refine_fill(
@@ -19,7 +19,7 @@ def refine_fill(
     model's (``benchmarks/reconstruction_fill.py``: better on 12 of 12 simulated
     crystals); where the peak lies in the gap the phasing often converges to a wrong
     crystal that looks converged, and its refill is worse than the model's, so none is
-    made (:func:`peak_in_gap`). Each phased bin's gap voxels receive the bin's
+    made (``reconstruction.peak_in_gap``). Each phased bin's gap voxels receive the bin's
     reconstructed counts less its measured counts, shared in proportion to the model's
     fill (evenly where that is zero); measured voxels are returned unchanged, and voxels
     the binning trimmed keep the model's fill.
@@ -60,16 +60,14 @@ def refine_fill(
         raise InputDataError(
             f"the scan {corrected.shape} does not hold the region {reconstruction.region}"
         )
+    if reconstruction.peak_in_gap:
+        raise PhasingError(
+            "the Bragg peak may lie in the gap (brightest count next to it "
+            f"{reconstruction.peak_edge_ratio:.2f} of the brightest measured, >= "
+            f"{PEAK_IN_GAP_RATIO}): the measured data do not pin a refill there"
+        )
     box = (slice(z0, z1), slice(y0, y1), slice(x0, x1))
     region = corrected[box].copy()
-    gap = np.broadcast_to(np.asarray(mask, dtype=bool), corrected.shape)[box]
-    hidden, ratio = peak_in_gap(region, gap)
-    if hidden:
-        raise PhasingError(
-            f"the Bragg peak may lie in the gap (brightest count next to it {ratio:.2f} of "
-            f"the brightest measured, >= {PEAK_IN_GAP_RATIO}): the measured data do not pin "
-            "a refill there"
-        )
     factors = reconstruction.binning
     size = tuple(n // f for n, f in zip(region.shape, factors, strict=True))
     if size != reconstruction.intensity.shape:
@@ -78,22 +76,19 @@ def refine_fill(
             f"{region.shape} binned by {factors}"
         )
     inner = tuple(slice(0, n * f) for n, f in zip(size, factors, strict=True))
+    values = region[inner]
+    gap = np.broadcast_to(np.asarray(mask, dtype=bool), corrected.shape)[box][inner]
 
-    def blocks(volume: np.ndarray) -> np.ndarray:  # (bins..., voxels of a bin)
-        split = volume[inner].reshape(
-            size[0], factors[0], size[1], factors[1], size[2], factors[2]
-        )
-        return split.transpose(0, 2, 4, 1, 3, 5).reshape(*size, -1)
+    def per_voxel(per_bin: np.ndarray) -> np.ndarray:  # each bin's value on its voxels
+        for axis, factor in enumerate(factors):
+            per_bin = np.repeat(per_bin, factor, axis=axis)
+        return per_bin
 
-    values, in_gap = blocks(region), blocks(gap)
-    measured = np.where(in_gap, 0.0, values).sum(axis=-1)
+    fill = np.where(gap, np.clip(values, 0.0, None), 0.0)
+    measured = _binned(np.where(gap, 0.0, values), factors, "sum")
     share = np.clip(reconstruction.intensity - measured, 0.0, None)
-    weights = np.where(in_gap, np.clip(values, 0.0, None), 0.0)
-    total = weights.sum(axis=-1, keepdims=True)
-    even = in_gap / np.maximum(in_gap.sum(axis=-1, keepdims=True), 1)
-    weights = np.where(total > 0, weights / np.where(total > 0, total, 1.0), even)
-    refilled = np.where(in_gap, share[..., None] * weights, values)
-    region[inner] = (
-        refilled.reshape(*size, *factors).transpose(0, 3, 1, 4, 2, 5).reshape(region[inner].shape)
-    )
+    fill_total = per_voxel(_binned(fill, factors, "sum"))
+    evenly = 1.0 / np.maximum(per_voxel(_binned(gap, factors, "sum")), 1)
+    weight = np.where(fill_total > 0, fill / np.where(fill_total > 0, fill_total, 1.0), evenly)
+    region[inner] = np.where(gap, per_voxel(share) * weight, values)
     return region

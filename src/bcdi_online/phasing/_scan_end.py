@@ -98,12 +98,9 @@ class ScanReconstruction:
         grid, scaled to the counts, gap bins included (None for a reconstruction read
         back without it). :func:`~bcdi_online.phasing.refine_fill` takes the gap's
         values from it.
-    peak_in_gap : bool
-        Whether the Bragg peak may lie in the gap of the phased region
-        (:func:`peak_in_gap`). Such a crystal can converge and be wrong: with the gap
-        through the peak's centre, 4 of the 8 simulated crystals judged converged were
-        (``benchmarks/reconstruction_fill.py``); ``figures_of_merit`` and the picture
-        say so.
+    peak_edge_ratio : float
+        :func:`peak_in_gap`'s ratio on the phased region: the brightest count next to
+        the gap (at its Poisson upper limit) over the brightest measured count.
     """
 
     obj: np.ndarray
@@ -117,8 +114,19 @@ class ScanReconstruction:
     mode_weight: float
     support_fraction: float
     seconds: float
+    peak_edge_ratio: float
     intensity: np.ndarray | None = None
-    peak_in_gap: bool = False
+
+    @property
+    def peak_in_gap(self) -> bool:
+        """Whether the Bragg peak may lie in the gap of the phased region.
+
+        Such a crystal can converge and be wrong: with the gap through the peak's
+        centre, 4 of the 8 simulated crystals judged converged were
+        (``benchmarks/reconstruction_fill.py``); ``figures_of_merit`` and the picture
+        say so, and :func:`~bcdi_online.phasing.refine_fill` refills nothing.
+        """
+        return self.peak_edge_ratio >= PEAK_IN_GAP_RATIO
 
     @property
     def modulus(self) -> np.ndarray:
@@ -144,6 +152,7 @@ class ScanReconstruction:
             "binning": list(self.binning),
             "seconds": self.seconds,
             "peak_in_gap": self.peak_in_gap,
+            "peak_edge_ratio": self.peak_edge_ratio,
         }
 
 
@@ -288,6 +297,6 @@ def reconstruct_scan(
         mode_weight=result.mode_weight,
         support_fraction=result.support_fraction,
         seconds=time.perf_counter() - started,
+        peak_edge_ratio=peak_in_gap(corrected[box], gap[box])[1],
         intensity=result.intensity,
-        peak_in_gap=peak_in_gap(corrected[box], gap[box])[0],
     )
