@@ -4,7 +4,8 @@ Iterations per second of :func:`bcdi_online.phasing.phase_retrieval` (4 starts i
 batch) on growing grids; then the scan-end reconstruction of a simulated
 128 x 256 x 256 scan with a 6 px gap (filled with its true counts, so the time and the
 verdict are the engine's): at full resolution (goal: < 30 s on a GPU) and as the
-binned CPU-style preview, with the phase error against the simulated crystal.
+CPU-style preview (the 64 x 64 x 64 box around the peak), with the phase error against the
+simulated crystal.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def run(ctx: Context) -> dict[str, Any]:
     mask[:, centre : centre + 6] = True
     for name, region, binning in (
         ("full", scan_shape, (1, 1, 1)),
-        ("preview", (scan_shape[0] // 2, scan_shape[1] // 2, scan_shape[2] // 2), (1, 2, 2)),
+        ("preview", (scan_shape[0] // 2, scan_shape[1] // 4, scan_shape[2] // 4), (1, 1, 1)),
     ):
         if ctx.stage_left() < 5:
             result[f"scan_end_{name}"] = {"skipped": f"stage time left {ctx.stage_left():.0f} s"}

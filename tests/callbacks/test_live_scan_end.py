@@ -87,7 +87,7 @@ def test_a_complete_run_publishes_its_crystal_and_fill_uncertainty(
     foms = crystal.metadata
     assert foms["converged"] is True and foms["reason"] == ""
     assert foms["treatment"] == RECOMMENDED_TREATMENT
-    assert foms["binning"] == [1, 2, 2] and foms["region"] == [0, 32, 0, 64, 0, 64]
+    assert foms["binning"] == [1, 1, 1] and foms["region"] == [0, 32, 0, 64, 0, 64]
     assert foms["latency_s"] >= foms["seconds"] > 0
     assert 0.8 <= foms["mode_weight"] <= 1 and np.isfinite(foms["llk"])
     products = run.metadata["bcdi_online_products"]  # the run links to them
@@ -98,7 +98,7 @@ def test_a_complete_run_publishes_its_crystal_and_fill_uncertainty(
     assert products["fill_sigma"]["path"].endswith("/fill_sigma")
     modulus, phase = crystal["modulus"].read(), crystal["phase"].read()
     support = crystal["support"].read()
-    assert modulus.shape == phase.shape == support.shape == (32, 32, 32)
+    assert modulus.shape == phase.shape == support.shape == (32, 64, 64)
     assert modulus.dtype == phase.dtype == np.float32 and support.dtype == bool
     assert modulus.max() == pytest.approx(1.0)
     assert np.all(phase[~support] == 0) and 64 <= support.sum() <= 0.25 * support.size
@@ -182,4 +182,5 @@ def test_defaults_on_cpu_with_an_uncalibrated_model_add_nothing(
 def test_the_shipped_model_gets_the_shipped_calibration(client):
     live = LiveInpainting(client, crystal=False)
     assert live.scan_end.uncertainty == FillUncertainty.load()
-    assert live.scan_end.bins == (1, 2, 2)  # a binned preview on CPU
+    # a CPU preview crops a smaller box around the peak; binning would lose oversampling
+    assert live.scan_end.box == (64, 64, 64) and live.scan_end.binning == (1, 1, 1)

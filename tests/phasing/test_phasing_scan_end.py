@@ -60,8 +60,8 @@ def test_a_well_filled_scan_reconstructs_and_converges(scan) -> None:
         sim.counts, mask, region_shape=(32, 64, 64), recipe=QUICK, device="cpu"
     )
     assert result.converged and result.reason == ""
-    assert result.region == (0, 32, 0, 64, 0, 64) and result.binning == (1, 2, 2)
-    assert result.obj.shape == result.support.shape == (32, 32, 32)
+    assert result.region == (0, 32, 0, 64, 0, 64) and result.binning == (1, 1, 1)
+    assert result.obj.shape == result.support.shape == (32, 64, 64)
     assert result.modulus.max() == pytest.approx(1.0) and result.modulus.dtype == np.float32
     assert np.all(result.phase[~result.support] == 0)
     # the crystal is a compact blob of about the simulated size (a third of the grid wide)

@@ -5,7 +5,7 @@ An embedded Tiled server (SQLite catalog and data files under ``--out``, so that
 rocking motor; the raw run is saved with bluesky-tiled-plugins' ``TiledWriter``, the live
 callback stores the corrected scan as a Bluesky run of its own beside it (frames in
 ``--out/results``, found with ``find_corrected``), then its fill uncertainty and the
-crystal reconstructed from it (``--crystal``, on by default; a binned preview on CPU).
+crystal reconstructed from it (``--crystal``, on by default; on CPU a coarser preview).
 At the end: ``summary.json``, ``demo.png`` and ``crystal.png`` in ``--out``.
 """
 
@@ -56,21 +56,6 @@ def _figure(out: Path, raw: np.ndarray, corrected: np.ndarray, truth: np.ndarray
     )
 
 
-def _reference(obj: np.ndarray, region: list[int], binning: list[int]) -> np.ndarray:
-    """Return the simulated crystal as the reconstruction sees it.
-
-    The far field of ``obj`` (centred) cut to ``region``, averaged over the ``binning``
-    bins, back in real space: ``(nz, ny, nx)`` complex64 on the phased grid.
-    """
-    field = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(obj)))
-    box = field[tuple(slice(region[2 * i], region[2 * i + 1]) for i in range(3))]
-    shape = [n // b for n, b in zip(box.shape, binning, strict=True)]
-    box = box[tuple(slice(0, n * b) for n, b in zip(shape, binning, strict=True))]
-    blocks = box.reshape(shape[0], binning[0], shape[1], binning[1], shape[2], binning[2])
-    binned = blocks.mean(axis=(1, 3, 5))
-    return np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(binned))).astype(np.complex64)
-
-
 def _refill_scores(
     crystal: Any,
     report: dict[str, Any],
@@ -107,6 +92,7 @@ def _crystal(
     ``scan`` is (corrected volume, gap mask, noise-free intensity): the gap's refill
     from the crystal is scored against the model's fill on the phased region.
     """
+    from ..evaluation import region_reference
     from ..phasing import ScanReconstruction, compare, crystal_figure
 
     if node is None or "crystal" not in node:
@@ -133,7 +119,7 @@ def _crystal(
     )
     crystal_figure(result, title=title).savefig(out / "crystal.png", dpi=100)
     report.update(
-        compare(result.obj, _reference(truth, report["region"], report["binning"])).as_dict()
+        compare(result.obj, region_reference(truth, report["region"], report["binning"])).as_dict()
     )
     report.update(_refill_scores(crystal, report, *scan))
     return report

@@ -28,6 +28,7 @@ from ._real_space import (
     fill_scores,
     reconstruct_case,
     reference_object,
+    region_reference,
 )
 from ._real_space_cases import REAL_SPACE_SEED, RealSpaceCase, real_space_cases
 from ._real_space_report import central_slices_figure, summarise_real_space
@@ -57,6 +58,7 @@ __all__ = [
     "real_space_cases",
     "reconstruct_case",
     "reference_object",
+    "region_reference",
     "relative_photon_error",
     "score_methods",
     "strict_pcc",

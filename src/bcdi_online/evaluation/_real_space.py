@@ -10,7 +10,7 @@ the true support (:func:`bcdi_online.phasing.compare`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +97,41 @@ def reference_object(obj: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray
     field = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(obj)))
     cropped = crop_centre(field, shape)
     return np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(cropped))).astype(np.complex64)
+
+
+def region_reference(
+    obj: np.ndarray,
+    region: Sequence[int],
+    binning: Sequence[int] = (1, 1, 1),
+) -> np.ndarray:
+    """Return the object as a reconstruction of a box of its diffraction pattern sees it.
+
+    The far field of ``obj`` cut to ``region`` (as :func:`bcdi_online.phasing.reconstruct_scan`
+    chooses it), averaged over ``binning`` bins, back in real space: the truth to compare a
+    scan-end crystal with (:attr:`~bcdi_online.phasing.ScanReconstruction.region` and
+    ``binning``).
+
+    Parameters
+    ----------
+    obj : (nz, ny, nx) complex ndarray
+        The object, centred.
+    region : sequence of int
+        ``(z0, z1, y0, y1, x0, x1)``, half-open.
+    binning : sequence of int
+        Bin factors (z, y, x); a remainder is trimmed.
+
+    Returns
+    -------
+    (nz', ny', nx') complex64 ndarray
+        The region's shape divided by ``binning``.
+    """
+    field = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(obj)))
+    box = field[tuple(slice(region[2 * i], region[2 * i + 1]) for i in range(3))]
+    shape = [n // b for n, b in zip(box.shape, binning, strict=True)]
+    box = box[tuple(slice(0, n * b) for n, b in zip(shape, binning, strict=True))]
+    blocks = box.reshape(shape[0], binning[0], shape[1], binning[1], shape[2], binning[2])
+    binned = blocks.mean(axis=(1, 3, 5))
+    return np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(binned))).astype(np.complex64)
 
 
 def fill_scores(case: RealSpaceCase, fills: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
