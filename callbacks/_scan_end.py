@@ -19,6 +19,7 @@ from bcdi_online.phasing import (
     crystal_figure,
     reconstruct_scan,
     refine_fill,
+    scan_end_region,
 )
 from bcdi_online.tiled_output import CorrectedRunWriter
 
@@ -51,8 +52,9 @@ class ScanEndSettings:
     device: str | None = None
     """Torch device of the reconstruction."""
     region_shape: tuple[int, int, int] | None = None
-    """Box phased around the Bragg peak (scan voxels); None: ``(64, 128, 128)`` on CUDA,
-    ``(64, 64, 64)`` elsewhere (a CPU preview: coarser voxels, the same field of view)."""
+    """Box phased around the Bragg peak (scan voxels); None: :func:`scan_end_region`'s,
+    ``(64, 128, 128)`` on CUDA, ``(64, 64, 64)`` elsewhere (a CPU preview: coarser
+    voxels, the same field of view)."""
     binning: tuple[int, int, int] = (1, 1, 1)
     """Bin factors in the box. Binning shrinks the field of view and with it the
     oversampling: binned 1 x 2 x 2, the CPU preview of 64 x 128 x 128 called 5 wrong
@@ -67,9 +69,7 @@ class ScanEndSettings:
     @property
     def box(self) -> tuple[int, int, int]:
         """The box phased on :attr:`device`."""
-        if self.region_shape is not None:
-            return self.region_shape
-        return (64, 128, 128) if str(self.device or "cpu").startswith("cuda") else (64, 64, 64)
+        return self.region_shape or scan_end_region(self.device)
 
 
 def _plain(value: Any) -> Any:

@@ -15,10 +15,10 @@ import torch
 import bcdi_online
 from bcdi_online import evaluation
 from bcdi_online.cli import build_parser, main
-from bcdi_online.evaluation import summarise
+from bcdi_online.evaluation import amplitude_error, summarise
 from bcdi_online.inpainting import DEFAULT_GUARD
 from bcdi_online.model import GapUNet, load_model, model_sha256, save_model
-from bcdi_online.simulation import read_scan
+from bcdi_online.simulation import read_scan, simulate_scan, write_scan
 
 
 def _sha256(path: Path) -> str:
@@ -75,6 +75,46 @@ def test_inpaint_writes_a_copy_with_the_result(
     printed = capsys.readouterr().out
     for word in ("windows", "strict PCC", "linear interpolation", str(out), "time"):
         assert word in printed
+
+
+def test_inpaint_refills_from_the_crystal_where_the_peak_was_measured(
+    tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aside = simulate_scan(  # the Bragg peak well away from the gaps
+        "maxipix_2x2", n_frames=32, roi_size=64, seed=3, peak_jitter=0.5
+    )
+    source = write_scan(tmp_path / "aside.h5", aside)
+    out = tmp_path / "refilled.h5"
+    argv = ["inpaint", str(source), "--model", str(tiny_model), "--out", str(out)]
+    assert main([*argv, "--device", "cpu", "--refill"]) == 0
+    with h5py.File(out, "r") as f:
+        filled = f["entry/data_inpainted/data"][()]
+        refilled = f["entry/data_refilled/data"][()]
+        attrs = dict(f["entry/data_refilled"].attrs)
+    assert attrs["refill_converged"] and not attrs["refill_peak_in_gap"]
+    assert attrs["refill_reason"] == "" and attrs["source_group"] == "data_inpainted"
+    z0, z1, y0, y1, x0, x1 = attrs["refill_region"]
+    assert (z1 - z0, y1 - y0, x1 - x0) == (32, 64, 64)  # the CPU box, clipped to the scan
+    gap = np.broadcast_to(aside.mask, filled.shape)
+    np.testing.assert_array_equal(refilled[~gap], filled[~gap])  # measured voxels kept
+    # the tiny model's fill is rough; the crystal's far field is closer to the truth
+    before = amplitude_error(filled, aside.expected, aside.mask)
+    after = amplitude_error(refilled, aside.expected, aside.mask)
+    assert after < 0.7 * before, (before, after)  # measured: 0.366 -> 0.184
+    assert "refilled from the crystal" in capsys.readouterr().out
+
+
+def test_inpaint_says_why_it_did_not_refill(
+    tmp_path: Path, scan_file: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    out = tmp_path / "filled.h5"  # the peak at the gap crossing: no refill
+    argv = ["inpaint", str(scan_file), "--model", str(tiny_model), "--out", str(out)]
+    assert main([*argv, "--device", "cpu", "--refill"]) == 0
+    with h5py.File(out, "r") as f:
+        assert "entry/data_refilled" not in f
+        reason = f["entry/data_inpainted"].attrs["refill_reason"]
+    assert reason and f"refill       none: {reason}" in capsys.readouterr().out
 
 
 def test_inpaint_default_output_and_rerun_on_its_own_output(

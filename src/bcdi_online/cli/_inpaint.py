@@ -2,9 +2,14 @@
 
 The output is a copy of the input file with one more NXdata group,
 ``/entry/data_inpainted`` (float32 ``data``, measured voxels as in the input, gap voxels
-predicted; attributes: model path and SHA-256, package version, timings). The input file
-is only read. When it holds the simulator's truth, the strict PCC of the model and of
-linear interpolation against it is printed.
+predicted; attributes: model path and SHA-256, package version, timings). With
+``--refill``, the crystal is reconstructed from it as at a live scan's end and, where it
+converged with the Bragg peak measured, ``/entry/data_refilled`` holds the same scan with
+the phased box's gap refilled from the crystal's far field
+(:func:`bcdi_online.phasing.refine_fill`): the volume to give a phasing program that
+takes every voxel as measured. The input file is only read. When it holds the
+simulator's truth, the strict PCC of the model and of linear interpolation against it is
+printed.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: Name of the NXdata group added under ``/entry``.
 GROUP = "data_inpainted"
+#: ... and of the one ``--refill`` adds where the crystal refills the gap.
+REFILLED = "data_refilled"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--png",
         action="store_true",
         help="also write OUT.png: central slices of measured, inpainted (and truth)",
+    )
+    parser.add_argument(
+        "--refill",
+        action="store_true",
+        help="also reconstruct the crystal (the live scan end's practice and box) and, where "
+        f"it converged with the Bragg peak measured, write /entry/{REFILLED}: the gap of "
+        "the phased box refilled from the crystal's far field (for a phasing program that "
+        "takes every voxel as measured)",
     )
 
 
@@ -92,8 +107,39 @@ def _scores(
     }
 
 
-def _write(source: Path, out: Path, filled: np.ndarray, attrs: dict[str, Any]) -> None:
-    """Copy ``source`` to ``out`` and add ``/entry/data_inpainted``; all or nothing."""
+def _refill(
+    filled: np.ndarray, mask: np.ndarray, device: str | None
+) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """Reconstruct the crystal of a filled scan; return the scan refilled from it (or None).
+
+    The second value describes the reconstruction (region, verdict, seconds) and, when
+    nothing was refilled, why.
+    """
+    from .._errors import PhasingError
+    from ..phasing import reconstruct_scan, refine_fill, scan_end_region
+
+    crystal = reconstruct_scan(filled, mask, region_shape=scan_end_region(device), device=device)
+    info: dict[str, Any] = {
+        "refill_region": list(crystal.region),
+        "refill_converged": crystal.converged,
+        "refill_peak_in_gap": crystal.peak_in_gap,
+        "refill_seconds": crystal.seconds,
+    }
+    try:
+        region = refine_fill(filled, mask, crystal)
+    except PhasingError as err:
+        return None, info | {"refill_reason": str(err)}
+    z0, z1, y0, y1, x0, x1 = crystal.region
+    refilled = filled.copy()
+    refilled[z0:z1, y0:y1, x0:x1] = region
+    return refilled, info | {"refill_reason": ""}
+
+
+def _write(source: Path, out: Path, groups: dict[str, tuple[np.ndarray, dict[str, Any]]]) -> None:
+    """Copy ``source`` to ``out`` and add the NXdata ``groups`` under ``/entry``.
+
+    ``groups`` maps a name to its ``data`` and attributes; all or nothing.
+    """
     import h5py
     import hdf5plugin
 
@@ -103,21 +149,23 @@ def _write(source: Path, out: Path, filled: np.ndarray, attrs: dict[str, Any]) -
         shutil.copyfile(source, part)
         with h5py.File(part, "r+") as f:
             entry = f["entry"]
-            if GROUP in entry:  # the input is itself an inpainted file: replace the result
-                del entry[GROUP]
-            group = entry.create_group(GROUP)
-            group.attrs["NX_class"] = "NXdata"
-            group.attrs["signal"] = "data"
-            _, ny, nx = filled.shape
-            dataset = group.create_dataset(
-                "data",
-                data=filled.astype(np.float32, copy=False),
-                chunks=(1, ny, nx),
-                **hdf5plugin.Bitshuffle(cname="lz4"),
-            )
-            dataset.attrs["units"] = "counts"
-            for key, value in attrs.items():
-                group.attrs[key] = value
+            for name in (GROUP, REFILLED):  # the input is itself an output: replace results
+                if name in entry:
+                    del entry[name]
+            for name, (volume, attrs) in groups.items():
+                group = entry.create_group(name)
+                group.attrs["NX_class"] = "NXdata"
+                group.attrs["signal"] = "data"
+                _, ny, nx = volume.shape
+                dataset = group.create_dataset(
+                    "data",
+                    data=volume.astype(np.float32, copy=False),
+                    chunks=(1, ny, nx),
+                    **hdf5plugin.Bitshuffle(cname="lz4"),
+                )
+                dataset.attrs["units"] = "counts"
+                for key, value in attrs.items():
+                    group.attrs[key] = value
         os.replace(part, out)
     except BaseException:
         part.unlink(missing_ok=True)
@@ -171,7 +219,14 @@ def run(args: argparse.Namespace) -> int:
         except InputDataError as err:  # e.g. the gap misses the peak: nothing to score
             print(f"strict PCC   not scored: {err}")
         attrs.update(scores)
-    _write(source, out, filled, attrs)
+    groups = {GROUP: (filled, attrs)}
+    refill: dict[str, Any] = {}
+    if args.refill:
+        refilled, refill = _refill(filled, scan.mask, None if device is None else str(device))
+        attrs.update(refill)
+        if refilled is not None:
+            groups[REFILLED] = (refilled, {"source_group": GROUP, **refill})
+    _write(source, out, groups)
     png = None
     if args.png:
         volumes = {"measured (gaps)": scan.data, "inpainted": filled}
@@ -195,7 +250,16 @@ def run(args: argparse.Namespace) -> int:
             f"strict PCC   model {scores['strict_pcc_model']:.4f}, linear interpolation "
             f"{scores['strict_pcc_linear']:.4f} (oracle {scores['oracle_pcc']:.4f}) vs truth"
         )
-    print(f"wrote        {out}:/entry/{GROUP}" + (f" and {png}" if png is not None else ""))
+    if refill:
+        z0, z1, y0, y1, x0, x1 = refill["refill_region"]
+        verdict = (
+            f"box [{z0}:{z1}, {y0}:{y1}, {x0}:{x1}] refilled from the crystal"
+            if REFILLED in groups
+            else f"none: {refill['refill_reason']}"
+        )
+        print(f"refill       {verdict} ({refill['refill_seconds']:.1f} s)")
+    written = ", ".join(f"{out}:/entry/{name}" for name in groups)
+    print(f"wrote        {written}" + (f" and {png}" if png is not None else ""))
     total_s = time.perf_counter() - started
     print(f"time         {inpaint_s:.2f} s inpainting, {total_s:.2f} s total")
     return 0

@@ -22,6 +22,7 @@ from ._scan_end import (
     peak_in_gap,
     peak_region,
     reconstruct_scan,
+    scan_end_region,
 )
 
 __all__ = [
@@ -39,5 +40,6 @@ __all__ = [
     "phase_retrieval",
     "reconstruct_scan",
     "refine_fill",
+    "scan_end_region",
     "true_support",
 ]
