@@ -57,9 +57,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-#: Seconds a device server gets to print READY; after that it is started again on
-#: another port (the free port it was given can be taken meanwhile by another process).
-READY_TIMEOUT, STARTS = 60.0, 3
+#: Seconds a device server gets to print READY (it takes 1-2 s alone, more beside other
+#: test workers); after that it is started again on another port (the free port it was
+#: given can be taken meanwhile by another process).
+READY_TIMEOUT, STARTS = 20.0, 3
 
 
 def _stop(process: subprocess.Popen, reader: threading.Thread) -> None:
@@ -121,6 +122,8 @@ def tango_servers() -> Iterator[tuple[str, str]]:
             break
         failures.append("".join(before)[-2000:])
     assert line is not None, f"the device server never got ready: {failures}"
+    if failures:  # shown with the module's first test should it fail
+        print(f"the device server needed {len(failures) + 1} starts: {failures}", file=sys.stderr)
     try:
         # Tango's own output (stderr, merged here) may land on the same line: take the TRLs
         trls = [word for word in line.split() if word.startswith("tango://")]
