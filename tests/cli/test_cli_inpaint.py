@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -115,6 +116,22 @@ def test_inpaint_says_why_it_did_not_refill(
         assert "entry/data_refilled" not in f
         reason = f["entry/data_inpainted"].attrs["refill_reason"]
     assert reason and f"refill       none: {reason}" in capsys.readouterr().out
+
+
+def test_inpaint_keeps_its_result_when_the_crystal_cannot_be_phased(
+    tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scan = simulate_scan("maxipix_2x2", n_frames=16, roi_size=64, seed=1)
+    dark = dataclasses.replace(scan, data=np.zeros_like(scan.data))  # nothing to phase
+    source = write_scan(tmp_path / "dark.h5", dark)
+    out = tmp_path / "filled.h5"
+    argv = ["inpaint", str(source), "--model", str(tiny_model), "--out", str(out)]
+    assert main([*argv, "--device", "cpu", "--refill"]) == 0
+    with h5py.File(out, "r") as f:
+        assert "entry/data_refilled" not in f and "entry/data_inpainted/data" in f
+        reason = f["entry/data_inpainted"].attrs["refill_reason"]
+    assert reason.startswith("the reconstruction failed: ") and "all zero" in reason
+    assert "refill       none: the reconstruction failed" in capsys.readouterr().out
 
 
 def test_inpaint_default_output_and_rerun_on_its_own_output(

@@ -115,10 +115,19 @@ def _refill(
     The second value describes the reconstruction (region, verdict, seconds) and, when
     nothing was refilled, why.
     """
-    from .._errors import PhasingError
+    from .._errors import BcdiOnlineError
     from ..phasing import reconstruct_scan, refine_fill, scan_end_region
 
-    crystal = reconstruct_scan(filled, mask, region_shape=scan_end_region(device), device=device)
+    started = time.perf_counter()
+    try:
+        crystal = reconstruct_scan(
+            filled, mask, region_shape=scan_end_region(device), device=device
+        )
+    except BcdiOnlineError as err:  # e.g. too few frames to phase: the inpainting stands
+        return None, {
+            "refill_reason": f"the reconstruction failed: {err}",
+            "refill_seconds": time.perf_counter() - started,
+        }
     info: dict[str, Any] = {
         "refill_region": list(crystal.region),
         "refill_converged": crystal.converged,
@@ -127,7 +136,7 @@ def _refill(
     }
     try:
         region = refine_fill(filled, mask, crystal)
-    except PhasingError as err:
+    except BcdiOnlineError as err:  # not converged, or the peak may lie in the gap
         return None, info | {"refill_reason": str(err)}
     z0, z1, y0, y1, x0, x1 = crystal.region
     refilled = filled.copy()
@@ -251,12 +260,11 @@ def run(args: argparse.Namespace) -> int:
             f"{scores['strict_pcc_linear']:.4f} (oracle {scores['oracle_pcc']:.4f}) vs truth"
         )
     if refill:
-        z0, z1, y0, y1, x0, x1 = refill["refill_region"]
-        verdict = (
-            f"box [{z0}:{z1}, {y0}:{y1}, {x0}:{x1}] refilled from the crystal"
-            if REFILLED in groups
-            else f"none: {refill['refill_reason']}"
-        )
+        if REFILLED in groups:
+            z0, z1, y0, y1, x0, x1 = refill["refill_region"]
+            verdict = f"box [{z0}:{z1}, {y0}:{y1}, {x0}:{x1}] refilled from the crystal"
+        else:
+            verdict = f"none: {refill['refill_reason']}"
         print(f"refill       {verdict} ({refill['refill_seconds']:.1f} s)")
     written = ", ".join(f"{out}:/entry/{name}" for name in groups)
     print(f"wrote        {written}" + (f" and {png}" if png is not None else ""))
