@@ -54,11 +54,17 @@ def scan():
     return sim, mask
 
 
-def test_a_well_filled_scan_reconstructs_and_converges(scan) -> None:
+@pytest.fixture(scope="module")
+def reconstructed(scan):
+    """The scan-end reconstruction of ``scan`` (defaults: unbinned)."""
     sim, mask = scan
-    result = reconstruct_scan(
+    return reconstruct_scan(
         sim.counts, mask, region_shape=(32, 64, 64), recipe=QUICK, device="cpu"
     )
+
+
+def test_a_well_filled_scan_reconstructs_and_converges(reconstructed) -> None:
+    result = reconstructed
     assert result.converged and result.reason == ""
     assert result.region == (0, 32, 0, 64, 0, 64) and result.binning == (1, 1, 1)
     assert result.obj.shape == result.support.shape == (32, 64, 64)
@@ -114,11 +120,9 @@ def test_the_converged_crystal_refills_the_gap_closer_to_the_truth(scan, binning
     assert after < gain * before, (before, after)
 
 
-def test_refine_fill_refuses_a_crystal_that_did_not_converge(scan) -> None:
+def test_refine_fill_refuses_a_crystal_that_did_not_converge(scan, reconstructed) -> None:
     sim, mask = scan
-    result = reconstruct_scan(
-        sim.counts, mask, region_shape=(32, 64, 64), recipe=QUICK, device="cpu"
-    )
+    result = reconstructed
     failed = dataclasses.replace(result, converged=False, reason="the random starts disagree")
     with pytest.raises(PhasingError, match="did not converge.*starts disagree"):
         refine_fill(sim.counts, mask, failed)
