@@ -3,7 +3,8 @@
 Subscribe :class:`LiveInpainting` to a RunEngine (or a 0MQ ``RemoteDispatcher``); each
 run's corrected scan is a Bluesky run of its own in Tiled (stored by ``TiledWriter``),
 its frames appearing as soon as no later frame can change them; :func:`find_corrected`
-finds it from the raw run's uid. :func:`replay_run` re-processes an archived run
+finds it from the raw run's uid, :func:`read_refilled` reads it back with the gap
+refilled by its scan-end crystal. :func:`replay_run` re-processes an archived run
 (documents read back from Tiled, databroker's replay). :class:`LiveService` runs it
 behind bluesky's 0MQ proxy, with :func:`msgpack_serializer` on the RunEngine side.
 Several such services share the runs of the RunEngines through a Redis :class:`RunQueue`
@@ -18,6 +19,7 @@ from ._announce import RunAnnouncer
 from ._frames import FramesUnreadableError
 from ._health import RunHealth
 from ._queue import QueueEntry, RunQueue
+from ._refilled import read_refilled
 from ._replay import find_run, replay_run
 from ._router import LiveInpainting
 from ._run import LiveGapInpainter
@@ -49,6 +51,7 @@ __all__ = [
     "find_corrected",
     "find_run",
     "read_corrected",
+    "read_refilled",
     "is_loopback",
     "msgpack_deserializer",
     "msgpack_serializer",

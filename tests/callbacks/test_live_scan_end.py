@@ -8,7 +8,7 @@ import torch
 from bluesky.plans import scan
 from ophyd.sim import SynAxis
 
-from bcdi_online.callbacks import LiveInpainting, ScanEndSettings
+from bcdi_online.callbacks import LiveInpainting, ScanEndSettings, read_refilled
 from bcdi_online.inpainting import FillUncertainty, GapInpainter
 from bcdi_online.phasing import RECOMMENDED_TREATMENT, Recipe
 from bcdi_online.sim_devices import CrystalSource, SimBcdiDetectorV1
@@ -107,6 +107,9 @@ def test_a_complete_run_publishes_its_crystal_and_fill_uncertainty(
     assert "refined_fill" not in crystal
     assert not foms["refined_fill"]["published"]
     assert "Bragg peak may lie in the gap" in foms["refined_fill"]["reason"]
+    volume, refill = read_refilled(client, uid)  # the corrected scan as it is, and why
+    np.testing.assert_array_equal(volume, corrected)
+    assert not refill["refilled"] and "Bragg peak may lie in the gap" in refill["reason"]
     figure = crystal["figure"].read()  # central slices, as crystal.png shows them
     assert figure.dtype == np.uint8 and figure.ndim == 3 and figure.shape[2] == 4
     assert figure.shape[0] > 100 and len(np.unique(figure[..., 0])) > 10  # not blank
@@ -131,6 +134,14 @@ def test_where_the_peak_was_measured_the_crystal_refills_the_gap(run_engine, cli
     assert crystal["refined_fill"].dims == ("frame", "y", "x")
     np.testing.assert_array_equal(refined[:, ~gap], region[:, ~gap])
     assert np.all(refined[:, gap] >= 0) and not np.array_equal(refined[:, gap], region[:, gap])
+    # read back whole: the corrected scan with the crystal's refill in its region
+    volume, refill = read_refilled(client, uid)
+    assert refill == {"refilled": True, "region": [z0, z1, y0, y1, x0, x1], "reason": ""}
+    np.testing.assert_array_equal(volume[z0:z1, y0:y1, x0:x1], refined)
+    outside = np.ones(corrected.shape, dtype=bool)
+    outside[z0:z1, y0:y1, x0:x1] = False
+    np.testing.assert_array_equal(volume[outside], corrected[outside])
+    assert read_refilled(client, "no-such-run") is None
 
 
 @pytest.mark.parametrize(
@@ -163,6 +174,8 @@ def test_a_failed_reconstruction_is_recorded_without_arrays(
     crystal = node["crystal"]
     assert crystal.metadata["converged"] is False and reason in crystal.metadata["reason"]
     assert list(crystal) == []  # no modulus, phase, support or figure
+    refill = read_refilled(client, uid)[1]
+    assert not refill["refilled"] and reason in refill["reason"]
     assert run.metadata["bcdi_online_products"]["crystal"]["converged"] is False
     assert "fill_sigma" not in node
     assert live.health()[uid]["status"] == "complete"
@@ -176,6 +189,7 @@ def test_defaults_on_cpu_with_an_uncalibrated_model_add_nothing(
     run, node = corrected_run(client, uid)
     metadata = corrected_metadata(run.metadata)
     assert metadata["status"] == "complete" and node is None  # no product
+    assert read_refilled(client, uid)[1]["reason"] == "no crystal was made"
     assert metadata["scan_end"] == {"crystal": False, "fill_uncertainty": False}
 
 
