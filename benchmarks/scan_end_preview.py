@@ -2,7 +2,8 @@
 
 Run::
 
-    python benchmarks/scan_end_preview.py [--per-group 2] [--widths 6 12 38] [--out DIR]
+    python benchmarks/scan_end_preview.py [--per-group 2] [--widths 6 12 38] \
+        [--boxes binned cropped] [--positions centre off] [--stem NAME] [--out DIR]
 
 On a CPU the scan-end reconstruction phases a 64^3 grid (about 11 s on 2 cores). It can
 get there two ways from the 64 x 128 x 128 box around the Bragg peak: bin it 1 x 2 x 2
@@ -14,9 +15,10 @@ model's fill with the overshoot guard as the live path makes it) this runs
 the phase error inside the support (against the simulated crystal as that grid sees
 it), the scan-end verdict (``converged`` or not, which needs no truth) and, where
 :func:`~bcdi_online.phasing.refine_fill` refills (converged, the peak measured), the
-amplitude error of the refill on the region's gap against the model's fill. Writes
-``scan_end_preview.md`` and ``.jsonl`` to ``--out`` (default
-``benchmarks/results/real_space``).
+amplitude error of the refill on the region's gap against the model's fill.
+``--boxes gpu`` scores the box the live path phases on a GPU (64 x 128 x 128, unbinned)
+the same way. Writes ``STEM.md`` and ``.jsonl`` to ``--out`` (default
+``benchmarks/results/real_space``, stem ``scan_end_preview``).
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ from bcdi_online.evaluation import (
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.phasing import compare, reconstruct_scan, refine_fill
 
-#: (label, region_shape, binning): the two ways to a 64^3 grid.
-PREVIEWS = (
-    ("binned 64x128x128 / 1x2x2", (64, 128, 128), (1, 2, 2)),
-    ("cropped 64x64x64", (64, 64, 64), (1, 1, 1)),
-)
+#: name: (label, region_shape, binning): the two ways to a 64^3 grid, and the GPU's box.
+BOXES = {
+    "binned": ("binned 64x128x128 / 1x2x2", (64, 128, 128), (1, 2, 2)),
+    "cropped": ("cropped 64x64x64", (64, 64, 64), (1, 1, 1)),
+    "gpu": ("GPU box 64x128x128", (64, 128, 128), (1, 1, 1)),
+}
+Preview = tuple[str, tuple[int, int, int], tuple[int, int, int]]
 
 
 def _preview(
@@ -74,19 +78,19 @@ def _preview(
     return row
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
+def _table(rows: list[dict[str, Any]], previews: list[Preview]) -> str:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[row["group"]].append(row)
         groups["all"].append(row)
     head = "| gap | n | " + " | ".join(
         f"{label}: successes, converged, wrong but converged, median phase error"
-        for label, _, _ in PREVIEWS
+        for label, _, _ in previews
     )
-    lines = [head + " |", "|---|---|" + "---|" * len(PREVIEWS)]
+    lines = [head + " |", "|---|---|" + "---|" * len(previews)]
     for group, members in sorted(groups.items(), key=lambda item: item[0] == "all"):
         cells = []
-        for label, _, _ in PREVIEWS:
+        for label, _, _ in previews:
             runs = [m["previews"][label] for m in members]
             ok = [r["phase_error"] < SUCCESS_PHASE_ERROR for r in runs]
             wrong = sum(r["converged"] and not good for r, good in zip(runs, ok, strict=True))
@@ -98,13 +102,13 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _refill_table(rows: list[dict[str, Any]]) -> str:
+def _refill_table(rows: list[dict[str, Any]], previews: list[Preview]) -> str:
     lines = [
         "| preview | refills | better than the model's fill | model's fill, median "
         "| refill, median | worst refill / model's fill | seconds, median |",
         "|---|---|---|---|---|---|---|",
     ]
-    for label, _, _ in PREVIEWS:
+    for label, _, _ in previews:
         runs = [r["previews"][label] for r in rows]
         refilled = [r for r in runs if "refill" in r]
         model = [r["model_fill"] for r in refilled]
@@ -123,17 +127,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-group", type=int, default=2)
     parser.add_argument("--widths", type=int, nargs="+", default=[6, 12, 38])
+    parser.add_argument("--boxes", nargs="+", default=["binned", "cropped"], choices=BOXES)
+    parser.add_argument(
+        "--positions", nargs="+", default=["centre", "off"], choices=["centre", "off"]
+    )
+    parser.add_argument("--stem", default="scan_end_preview")
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "real_space"
     )
     args = parser.parse_args()
+    previews = [BOXES[name] for name in args.boxes]
     started = time.perf_counter()
     inpainter = GapInpainter(device="cpu")
     rows = []
     for case in real_space_cases(per_group=args.per_group, widths=args.widths):
+        if case.position not in args.positions:
+            continue
         filled = inpainter(case.data, case.mask)
         row = {"case": case.name, "group": case.group, "previews": {}}
-        for label, region_shape, binning in PREVIEWS:
+        for label, region_shape, binning in previews:
             row["previews"][label] = _preview(case, filled, region_shape, binning)
         rows.append(row)
         print(
@@ -146,25 +158,27 @@ def main() -> None:
             flush=True,
         )
     elapsed = time.perf_counter() - started
-    command = "python benchmarks/scan_end_preview.py --per-group {} --widths {}".format(
-        args.per_group, " ".join(map(str, args.widths))
+    command = (
+        f"python benchmarks/scan_end_preview.py --per-group {args.per_group} "
+        f"--widths {' '.join(map(str, args.widths))} --boxes {' '.join(args.boxes)} "
+        f"--positions {' '.join(args.positions)} --stem {args.stem}"
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / "scan_end_preview.jsonl").open("w") as handle:
+    with (args.out / f"{args.stem}.jsonl").open("w") as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
     report = (
-        "# The scan-end crystal's CPU preview: binned or cropped\n\n"
+        "# The scan-end crystal: which box is phased\n\n"
         f"`{command}` ({elapsed / 60:.1f} min on 2 CPU cores). Phase error inside the "
         "support against the simulated crystal as each grid sees it; success: < "
         f"{SUCCESS_PHASE_ERROR} rad; converged: the scan-end verdict (no truth needed).\n\n"
-        + _table(rows)
+        + _table(rows, previews)
         + "\n\nThe refill (`refine_fill`: converged, the Bragg peak measured) on the "
         "region's gap voxels, amplitude error against the noise-free intensity:\n\n"
-        + _refill_table(rows)
+        + _refill_table(rows, previews)
         + "\n"
     )
-    (args.out / "scan_end_preview.md").write_text(report)
+    (args.out / f"{args.stem}.md").write_text(report)
     print(report)
 
 

@@ -96,8 +96,8 @@ class LiveInpainting:
     crystal : bool, optional
         Reconstruct the crystal of every ``complete`` run once its corrected scan is in
         Tiled, and publish it beside it (``<run>/crystal``, see :class:`ScanEndSettings`);
-        default: on when the model runs on CUDA. On CPU the reconstruction is a coarser
-        preview (a 64 x 64 x 64 box around the peak).
+        default: on when the model runs on CUDA. It phases the 64 x 64 x 64 box around
+        the peak.
     fill_uncertainty : FillUncertainty or bool, optional
         Write the fill's uncertainty beside the corrected volume (``<run>/fill_sigma``).
         Default (None or True): the calibration shipped for the shipped weights, when

@@ -14,12 +14,12 @@ from bcdi_online import PhasingError
 from bcdi_online.inpainting import FillUncertainty
 from bcdi_online.phasing import (
     RECOMMENDED_TREATMENT,
+    SCAN_END_REGION,
     Recipe,
     ScanReconstruction,
     crystal_figure,
     reconstruct_scan,
     refine_fill,
-    scan_end_region,
 )
 from bcdi_online.tiled_output import CorrectedRunWriter
 
@@ -51,25 +51,19 @@ class ScanEndSettings:
     with all its frames (``complete``, ``aborted``); None: not written."""
     device: str | None = None
     """Torch device of the reconstruction."""
-    region_shape: tuple[int, int, int] | None = None
-    """Box phased around the Bragg peak (scan voxels); None: :func:`scan_end_region`'s,
-    ``(64, 128, 128)`` on CUDA, ``(64, 64, 64)`` elsewhere (a CPU preview: coarser
-    voxels, the same field of view)."""
+    region_shape: tuple[int, int, int] = SCAN_END_REGION
+    """Box phased around the Bragg peak (scan voxels), 64 x 64 x 64 by default on every
+    device (see :data:`bcdi_online.phasing.SCAN_END_REGION`)."""
     binning: tuple[int, int, int] = (1, 1, 1)
     """Bin factors in the box. Binning shrinks the field of view and with it the
-    oversampling: binned 1 x 2 x 2, the CPU preview of 64 x 128 x 128 called 5 wrong
-    crystals converged out of 12 with the gap off the peak, and its refill was worse
-    than the model's fill on 6 of 12; cropped to 64 x 64 x 64, at the same cost, 1 and 1
+    oversampling: 64 x 128 x 128 binned 1 x 2 x 2 called 5 wrong crystals converged out
+    of 12 with the gap off the peak, and its refill was worse than the model's fill on 6
+    of 12; cropped to 64 x 64 x 64, at the same cost, 1 and 1
     (``benchmarks/scan_end_preview.py``)."""
     n_starts: int = 4
     """Random starts of the reconstruction."""
     recipe: Recipe | None = None
     """Phasing recipe (None: the engine's default)."""
-
-    @property
-    def box(self) -> tuple[int, int, int]:
-        """The box phased on :attr:`device`."""
-        return self.region_shape or scan_end_region(self.device)
 
 
 def _plain(value: Any) -> Any:
@@ -189,7 +183,7 @@ def _publish_crystal(
             mask,
             fill_sigma=sigma,
             treatment=RECOMMENDED_TREATMENT,
-            region_shape=settings.box,
+            region_shape=settings.region_shape,
             binning=settings.binning,
             recipe=settings.recipe,
             n_starts=settings.n_starts,

@@ -197,4 +197,4 @@ def test_the_shipped_model_gets_the_shipped_calibration(client):
     live = LiveInpainting(client, crystal=False)
     assert live.scan_end.uncertainty == FillUncertainty.load()
     # a CPU preview crops a smaller box around the peak; binning would lose oversampling
-    assert live.scan_end.box == (64, 64, 64) and live.scan_end.binning == (1, 1, 1)
+    assert live.scan_end.region_shape == (64, 64, 64) and live.scan_end.binning == (1, 1, 1)

@@ -5,7 +5,7 @@ An embedded Tiled server (SQLite catalog and data files under ``--out``, so that
 rocking motor; the raw run is saved with bluesky-tiled-plugins' ``TiledWriter``, the live
 callback stores the corrected scan as a Bluesky run of its own beside it (frames in
 ``--out/results``, found with ``find_corrected``), then its fill uncertainty and the
-crystal reconstructed from it (``--crystal``, on by default; on CPU a coarser preview).
+crystal reconstructed from it (``--crystal``, on by default: the 64^3 box around the peak).
 At the end: ``summary.json``, ``demo.png`` and ``crystal.png`` in ``--out``.
 """
 

@@ -116,13 +116,11 @@ def _refill(
     nothing was refilled, why.
     """
     from .._errors import BcdiOnlineError
-    from ..phasing import reconstruct_scan, refine_fill, scan_end_region
+    from ..phasing import reconstruct_scan, refine_fill
 
     started = time.perf_counter()
     try:
-        crystal = reconstruct_scan(
-            filled, mask, region_shape=scan_end_region(device), device=device
-        )
+        crystal = reconstruct_scan(filled, mask, device=device)
     except BcdiOnlineError as err:  # e.g. too few frames to phase: the inpainting stands
         return None, {
             "refill_reason": f"the reconstruction failed: {err}",

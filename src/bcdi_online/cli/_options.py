@@ -219,7 +219,7 @@ def add_crystal_option(parser: argparse.ArgumentParser, default: str) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="reconstruct the crystal of every complete run and publish it beside the "
-        f"corrected scan in Tiled (on CPU a coarser 64^3 preview) (default: {default})",
+        f"corrected scan in Tiled (the 64^3 box around the peak) (default: {default})",
     )
 
 

@@ -18,15 +18,16 @@ from ._recipe import Recipe, Stage
 from ._refill import refine_fill
 from ._scan_end import (
     RECOMMENDED_TREATMENT,
+    SCAN_END_REGION,
     ScanReconstruction,
     peak_in_gap,
     peak_region,
     reconstruct_scan,
-    scan_end_region,
 )
 
 __all__ = [
     "RECOMMENDED_TREATMENT",
+    "SCAN_END_REGION",
     "TREATMENTS",
     "Comparison",
     "PhasingResult",
@@ -40,6 +41,5 @@ __all__ = [
     "phase_retrieval",
     "reconstruct_scan",
     "refine_fill",
-    "scan_end_region",
     "true_support",
 ]

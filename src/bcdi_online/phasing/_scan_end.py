@@ -19,13 +19,13 @@ from ._recipe import Recipe
 #: rate and beats free voxels in 26 of 48 crystals, worse in 13: see
 #: docs/explanations/real-space.md for the evaluation that chose it).
 RECOMMENDED_TREATMENT = "fill_start_tv"
-#: Box phased around the Bragg peak on a GPU (scan voxels) ...
-GPU_REGION_SHAPE = (64, 128, 128)
-#: ... and on a CPU, a coarser preview at the same cost as the GPU box binned 1 x 2 x 2,
-#: but with the scan's field of view, hence its oversampling, kept
-#: (``benchmarks/scan_end_preview.py``: 14 of 24 crystals within 0.2 rad against 9
-#: binned, 3 wrong crystals judged converged against 12).
-CPU_REGION_SHAPE = (64, 64, 64)
+#: Box phased around the Bragg peak (scan voxels), on every device. It keeps the scan's
+#: field of view, hence its oversampling (``benchmarks/scan_end_preview.py``, 24 crystals:
+#: 14 within 0.2 rad against 9 for 64 x 128 x 128 binned 1 x 2 x 2, 3 wrong crystals judged
+#: converged against 12; refills better than the model's fill on 11 of 12), and its
+#: refills are safer than those of the larger 64 x 128 x 128 box (better on 9 of 12 there,
+#: up to 2.1 times worse).
+SCAN_END_REGION = (64, 64, 64)
 #: A reconstruction is reported as converged only if its kept starts agree this well.
 MIN_MODE_WEIGHT = 0.8
 #: ... its support is at most this share of the phased grid (a support that fills the grid
@@ -163,14 +163,6 @@ class ScanReconstruction:
         }
 
 
-def scan_end_region(device: str | None) -> tuple[int, int, int]:
-    """Return the box that the scan-end reconstruction phases on ``device`` by default.
-
-    :data:`GPU_REGION_SHAPE` on CUDA, :data:`CPU_REGION_SHAPE` elsewhere (None: CPU).
-    """
-    return GPU_REGION_SHAPE if str(device or "cpu").startswith("cuda") else CPU_REGION_SHAPE
-
-
 def peak_region(
     volume: np.ndarray, shape: tuple[int, int, int]
 ) -> tuple[int, int, int, int, int, int]:
@@ -234,7 +226,7 @@ def reconstruct_scan(
     *,
     fill_sigma: np.ndarray | None = None,
     treatment: str = RECOMMENDED_TREATMENT,
-    region_shape: tuple[int, int, int] = (64, 128, 128),
+    region_shape: tuple[int, int, int] = SCAN_END_REGION,
     binning: tuple[int, int, int] = (1, 1, 1),
     recipe: Recipe | None = None,
     n_starts: int = 4,
@@ -258,8 +250,8 @@ def reconstruct_scan(
     treatment : str
         See :func:`phase_retrieval`; default :data:`RECOMMENDED_TREATMENT`.
     region_shape : tuple of int
-        Box phased around the peak, in scan voxels. A smaller box is a cheaper, coarser
-        crystal with the same field of view (the live path's CPU preview: 64 x 64 x 64).
+        Box phased around the peak, in scan voxels (default :data:`SCAN_END_REGION`). A
+        smaller box is a cheaper, coarser crystal with the same field of view.
     binning : tuple of int
         Bin factors within the box. Binning halves the field of view, and with it the
         oversampling, per factor 2: a 64 x 128 x 128 box binned 1 x 2 x 2 gave wrong
