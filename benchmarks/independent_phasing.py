@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import tempfile
 import time
 from collections import defaultdict
@@ -36,9 +35,10 @@ from typing import Any
 import cohere_core.controller.phasing as cohere_phasing
 import cohere_core.lib.nplib as nplib
 import numpy as np
+from _real_space_runs import add_case_options, chosen_cases, command_line, write_rows
 
 from bcdi_online import PhasingError
-from bcdi_online.evaluation import SUCCESS_PHASE_ERROR, real_space_cases, region_reference
+from bcdi_online.evaluation import SUCCESS_PHASE_ERROR, region_reference
 from bcdi_online.inpainting import GapInpainter
 from bcdi_online.phasing import compare, reconstruct_scan, refine_fill
 
@@ -117,23 +117,14 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-group", type=int, default=2)
-    parser.add_argument("--widths", type=int, nargs="+", default=[6, 12, 38])
-    parser.add_argument(
-        "--positions", nargs="+", default=["centre", "off"], choices=["centre", "off"]
-    )
+    add_case_options(parser, per_group=2)
     parser.add_argument("--starts", type=int, default=3)
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "real_space"
-    )
     args = parser.parse_args()
     started = time.perf_counter()
     inpainter = GapInpainter(device="cpu")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for case in real_space_cases(per_group=args.per_group, widths=args.widths):
-            if case.position not in args.positions:
-                continue
+        for case in chosen_cases(args):
             filled = inpainter(case.data, case.mask)
             crystal = reconstruct_scan(filled, case.mask, region_shape=BOX, device="cpu")
             z0, z1, y0, y1, x0, x1 = crystal.region
@@ -156,15 +147,8 @@ def main() -> None:
                 flush=True,
             )
     elapsed = time.perf_counter() - started
-    command = (
-        f"python benchmarks/independent_phasing.py --per-group {args.per_group} "
-        f"--widths {' '.join(map(str, args.widths))} --positions {' '.join(args.positions)} "
-        f"--starts {args.starts}"
-    )
-    args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / "independent_phasing.jsonl").open("w") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
+    command = command_line()
+    write_rows(args.out / "independent_phasing.jsonl", rows)
     report = (
         "# An independent phasing (cohere-core) of bcdi-online's output, imposed as data\n\n"
         f"`{command}` ({elapsed / 60:.1f} min on 2 CPU cores). The {BOX} box around the "

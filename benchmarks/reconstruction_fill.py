@@ -23,20 +23,18 @@ against the true crystal and the scan-end reconstruction's own verdict
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _real_space_runs import add_case_options, chosen_cases, command_line, write_rows
 
 from bcdi_online.evaluation import (
     SUCCESS_PHASE_ERROR,
     amplitude_error,
     crop_centre,
     gap_ratios,
-    real_space_cases,
     reference_object,
 )
 from bcdi_online.inpainting import GapInpainter
@@ -116,16 +114,12 @@ def _converged_table(rows: list[dict[str, Any]], key: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-group", type=int, default=1)
-    parser.add_argument("--widths", type=int, nargs="+", default=[6, 12, 38])
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "real_space"
-    )
+    add_case_options(parser, per_group=1, positions=False)
     args = parser.parse_args()
     started = time.perf_counter()
     inpainter = GapInpainter(device="cpu")
     rows = []
-    for case in real_space_cases(per_group=args.per_group, widths=args.widths):
+    for case in chosen_cases(args):
         mask = crop_centre(np.broadcast_to(case.mask, case.data.shape), CROP)
         expected = crop_centre(case.expected, CROP)
         data = crop_centre(case.data, CROP)
@@ -159,13 +153,8 @@ def main() -> None:
             flush=True,
         )
     elapsed = time.perf_counter() - started
-    command = "python benchmarks/reconstruction_fill.py --per-group {} --widths {}".format(
-        args.per_group, " ".join(map(str, args.widths))
-    )
-    args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / "reconstruction_fill.jsonl").open("w") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
+    command = command_line()
+    write_rows(args.out / "reconstruction_fill.jsonl", rows)
     report = (
         "# The reconstruction's own far field as a gap fill, against the model's fill\n\n"
         f"`{command}` ({elapsed / 60:.1f} min on 2 CPU cores; the centred {CROP} block, "

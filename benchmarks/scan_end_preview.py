@@ -24,19 +24,17 @@ the same way. Writes ``STEM.md`` and ``.jsonl`` to ``--out`` (default
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _real_space_runs import add_case_options, chosen_cases, command_line, write_rows
 
 from bcdi_online.evaluation import (
     SUCCESS_PHASE_ERROR,
     RealSpaceCase,
     amplitude_error,
-    real_space_cases,
     region_reference,
 )
 from bcdi_online.inpainting import GapInpainter
@@ -125,24 +123,15 @@ def _refill_table(rows: list[dict[str, Any]], previews: list[Preview]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-group", type=int, default=2)
-    parser.add_argument("--widths", type=int, nargs="+", default=[6, 12, 38])
+    add_case_options(parser, per_group=2)
     parser.add_argument("--boxes", nargs="+", default=["binned", "cropped"], choices=BOXES)
-    parser.add_argument(
-        "--positions", nargs="+", default=["centre", "off"], choices=["centre", "off"]
-    )
     parser.add_argument("--stem", default="scan_end_preview")
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "real_space"
-    )
     args = parser.parse_args()
     previews = [BOXES[name] for name in args.boxes]
     started = time.perf_counter()
     inpainter = GapInpainter(device="cpu")
     rows = []
-    for case in real_space_cases(per_group=args.per_group, widths=args.widths):
-        if case.position not in args.positions:
-            continue
+    for case in chosen_cases(args):
         filled = inpainter(case.data, case.mask)
         row = {"case": case.name, "group": case.group, "previews": {}}
         for label, region_shape, binning in previews:
@@ -158,15 +147,8 @@ def main() -> None:
             flush=True,
         )
     elapsed = time.perf_counter() - started
-    command = (
-        f"python benchmarks/scan_end_preview.py --per-group {args.per_group} "
-        f"--widths {' '.join(map(str, args.widths))} --boxes {' '.join(args.boxes)} "
-        f"--positions {' '.join(args.positions)} --stem {args.stem}"
-    )
-    args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / f"{args.stem}.jsonl").open("w") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
+    command = command_line()
+    write_rows(args.out / f"{args.stem}.jsonl", rows)
     report = (
         "# The scan-end crystal: which box is phased\n\n"
         f"`{command}` ({elapsed / 60:.1f} min on 2 CPU cores). Phase error inside the "
