@@ -102,7 +102,9 @@ def test_inpaint_refills_from_the_crystal_where_the_peak_was_measured(
     before = amplitude_error(filled, aside.expected, aside.mask)
     after = amplitude_error(refilled, aside.expected, aside.mask)
     assert after < 0.7 * before, (before, after)  # measured: 0.366 -> 0.184
-    assert "refilled from the crystal" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "refilled from the crystal" in printed
+    assert f"error on the gap {before:.3f} inpainted, {after:.3f} refilled" in printed
 
 
 def test_inpaint_says_why_it_did_not_refill(

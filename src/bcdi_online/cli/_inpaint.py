@@ -233,6 +233,12 @@ def run(args: argparse.Namespace) -> int:
         attrs.update(refill)
         if refilled is not None:
             groups[REFILLED] = (refilled, {"source_group": GROUP, **refill})
+            if truth is not None:  # the gap's amplitudes, both ways, against the truth
+                from ..evaluation import amplitude_error
+
+                scores["amplitude_error_inpainted"] = amplitude_error(filled, truth[1], scan.mask)
+                scores["amplitude_error_refilled"] = amplitude_error(refilled, truth[1], scan.mask)
+                attrs.update(scores)
     _write(source, out, groups)
     png = None
     if args.png:
@@ -252,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"input        {source} ({n_frames}, {ny}, {nx}), {scan.mask.mean():.2%} dead pixels")
     print(f"model        {weights} (sha256 {attrs['model_sha256'][:12]}) on {device}")
     print(f"windows      {windows} (batch size {inpainter.batch.value}, {args.precision})")
-    if scores:
+    if "strict_pcc_model" in scores:
         print(
             f"strict PCC   model {scores['strict_pcc_model']:.4f}, linear interpolation "
             f"{scores['strict_pcc_linear']:.4f} (oracle {scores['oracle_pcc']:.4f}) vs truth"
@@ -264,6 +270,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             verdict = f"none: {refill['refill_reason']}"
         print(f"refill       {verdict} ({refill['refill_seconds']:.1f} s)")
+        if "amplitude_error_refilled" in scores:
+            print(
+                f"amplitude    error on the gap {scores['amplitude_error_inpainted']:.3f} "
+                f"inpainted, {scores['amplitude_error_refilled']:.3f} refilled vs truth"
+            )
     written = ", ".join(f"{out}:/entry/{name}" for name in groups)
     print(f"wrote        {written}" + (f" and {png}" if png is not None else ""))
     total_s = time.perf_counter() - started
